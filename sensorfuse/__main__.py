@@ -1,0 +1,3 @@
+from sensorfuse.cli import main
+
+raise SystemExit(main())

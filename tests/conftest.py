@@ -1,0 +1,35 @@
+"""Shared fixtures: real nuScenes fragments (../shared/realdata) and markers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REALDATA = Path(os.environ.get("SENSORFUSE_REALDATA", REPO.parent / "shared" / "realdata"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_cuda = pytest.mark.skip(reason="needs an NVIDIA GPU (torch.cuda.is_available() is False)")
+    skip_real = pytest.mark.skip(reason=f"real nuScenes fragments not found at {REALDATA}")
+    for item in items:
+        if "cuda" in item.keywords and not has_cuda:
+            item.add_marker(skip_cuda)
+        if "realdata" in item.keywords and not REALDATA.is_dir():
+            item.add_marker(skip_real)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """Path to ../shared/realdata (tests using it must carry @pytest.mark.realdata)."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real nuScenes fragments not found at {REALDATA}")
+    return REALDATA
