@@ -117,7 +117,9 @@ class Transform:
         return Transform(m)
 
     @staticmethod
-    def from_quat(quat_wxyz: Sequence[float] | FloatArray, translation: Sequence[float] | FloatArray) -> Transform:
+    def from_quat(
+        quat_wxyz: Sequence[float] | FloatArray, translation: Sequence[float] | FloatArray
+    ) -> Transform:
         """From a nuScenes ``rotation`` (w, x, y, z) and ``translation`` (x, y, z)."""
         return Transform.from_rt(quat_to_matrix(quat_wxyz), translation)
 
@@ -146,7 +148,9 @@ class Transform:
     def apply(self, points: FloatArray) -> np.ndarray:
         """Map points (N, 3) (extra columns are ignored and not returned) from source to target."""
         p = np.asarray(points)
-        return p[:, :3] @ self.rotation.T.astype(p.dtype, copy=False) + self.translation.astype(p.dtype, copy=False)
+        return p[:, :3] @ self.rotation.T.astype(p.dtype, copy=False) + self.translation.astype(
+            p.dtype, copy=False
+        )
 
     def rotate(self, vectors: FloatArray) -> np.ndarray:
         """Rotate direction vectors (N, 3) (velocities); no translation."""

@@ -178,7 +178,12 @@ class CameraBatch:
     present: torch.Tensor
 
     def to(self, device: torch.device | str) -> CameraBatch:
-        return CameraBatch(*(t.to(device, non_blocking=True) for t in (self.images, self.intrinsics, self.cam_from_ref, self.present)))
+        return CameraBatch(
+            *(
+                t.to(device, non_blocking=True)
+                for t in (self.images, self.intrinsics, self.cam_from_ref, self.present)
+            )
+        )
 
 
 @dataclass
@@ -240,9 +245,19 @@ def collate(samples: list[SensorSample]) -> FusionBatch:
     }
     lidar = radar = None
     if bool(present["lidar"].any()):
-        lidar = [torch.from_numpy(np.ascontiguousarray(s.lidar.points)) if s.lidar is not None else torch.zeros(0, len(LIDAR_COLUMNS)) for s in samples]
+        lidar = [
+            torch.from_numpy(np.ascontiguousarray(s.lidar.points))
+            if s.lidar is not None
+            else torch.zeros(0, len(LIDAR_COLUMNS))
+            for s in samples
+        ]
     if bool(present["radar"].any()):
-        radar = [torch.from_numpy(np.ascontiguousarray(s.radar.points)) if s.radar is not None else torch.zeros(0, len(RADAR_COLUMNS)) for s in samples]
+        radar = [
+            torch.from_numpy(np.ascontiguousarray(s.radar.points))
+            if s.radar is not None
+            else torch.zeros(0, len(RADAR_COLUMNS))
+            for s in samples
+        ]
     camera = None
     if bool(present["camera"].any()):
         ref = next(s.cameras for s in samples if s.cameras is not None)
@@ -256,7 +271,9 @@ def collate(samples: list[SensorSample]) -> FusionBatch:
                 continue
             c = s.cameras
             if c.images.shape[:3] != (n, h, w):
-                raise ValueError(f"sample {s.meta.sample_token}: camera images {c.images.shape} differ from the batch's {(n, h, w)}")
+                raise ValueError(
+                    f"sample {s.meta.sample_token}: camera images {c.images.shape} differ from the batch's {(n, h, w)}"
+                )
             images[i] = torch.from_numpy(np.ascontiguousarray(c.images)).permute(0, 3, 1, 2)
             intr[i] = torch.from_numpy(c.intrinsics.astype(np.float32))
             cfr[i] = torch.from_numpy(c.cam_from_ref.astype(np.float32))

@@ -1,0 +1,1 @@
+"""Benchmarks: ops (voxelize, bev_pool), loading, per-stage latency, detection."""

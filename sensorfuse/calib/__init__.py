@@ -1,0 +1,1 @@
+"""Calibration: rig files, camera model, checks. Import submodules directly (rig, camera, check)."""
