@@ -1,0 +1,158 @@
+"""Assemble one keyframe into a :class:`~sensorfuse.structures.SensorSample` in the reference frame.
+
+Reference frame = LIDAR_TOP at the keyframe (``ref``). Every sensor is brought there through the
+global frame at its own timestamp. A bad or missing sensor raises :class:`DataError` (``on_missing=
+"raise"``) or, with ``on_missing="drop_sensor"``, is recorded in ``meta.missing[channel]`` and left
+out: a camera gets ``present=False``; a modality whose sensors are all missing is ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from sensorfuse.calib.camera import cam_from_lidar
+from sensorfuse.classes import LIDAR
+from sensorfuse.data.chain import ego_from_sensor, existing_file, global_from_ego
+from sensorfuse.data.config import SampleConfig
+from sensorfuse.data.gt import load_gt
+from sensorfuse.data.images import load_camera_image
+from sensorfuse.data.index import NuScenesIndex
+from sensorfuse.data.points import load_lidar, load_radar_channel
+from sensorfuse.errors import DataError
+from sensorfuse.geometry import Transform
+from sensorfuse.structures import CameraSet, PointCloud, RadarPoints, SampleMeta, SensorSample
+from sensorfuse.sync.core import SyncPolicy
+
+T = TypeVar("T")
+
+
+def _guard(missing: dict[str, str], channel: str, cfg: SampleConfig, fn: Callable[[], T]) -> T | None:
+    """Run one sensor's loader; on DataError raise or record it, per ``cfg.on_missing``."""
+    try:
+        return fn()
+    except DataError as e:
+        if cfg.on_missing == "raise":
+            raise
+        missing[channel] = str(e)
+        return None
+
+
+def _keyframe(index: NuScenesIndex, sample_token: str, channel: str, t_ref: int, cfg: SampleConfig) -> str:
+    """The channel's keyframe sample_data token, checked to exist and to be within tolerance."""
+    tok = index.sample(sample_token)["data"].get(channel)
+    if tok is None:
+        raise DataError(sample_token, f"sample has no {channel} keyframe", f"data.{channel}")
+    rec = index.sample_data[tok]
+    tol = SyncPolicy(tolerance_us=dict(cfg.tolerance_us)).tolerance_for(channel, rec["modality"])
+    offset = rec["timestamp"] - t_ref
+    if abs(offset) > tol:
+        raise DataError(
+            tok, f"stale {channel}: {offset} µs from the LIDAR_TOP keyframe (tolerance {tol} µs)", "timestamp"
+        )
+    return str(tok)
+
+
+def _cameras(
+    index: NuScenesIndex, token: str, lidar_tok: str, t_ref: int, cfg: SampleConfig, missing: dict[str, str]
+) -> CameraSet | None:
+    n = len(cfg.cameras)
+    h, w = cfg.image_size
+    images = np.zeros((n, h, w, 3), np.uint8)
+    intr = np.tile(np.eye(3, dtype=np.float32), (n, 1, 1))
+    cfr = np.tile(np.eye(4, dtype=np.float32), (n, 1, 1))
+    present = np.zeros(n, bool)
+    ego_from_lidar, g_lidar = ego_from_sensor(index, lidar_tok), global_from_ego(index, lidar_tok)
+
+    def one(i: int, channel: str) -> bool:
+        tok = _keyframe(index, token, channel, t_ref, cfg)
+        rec = index.sample_data[tok]
+        k = index.calib[rec["calib"]]["intrinsic"]
+        if k is None:
+            raise DataError(
+                rec["calib"], f"{channel} calibration has no camera_intrinsic", "camera_intrinsic"
+            )
+        img, k_out = load_camera_image(
+            existing_file(index, tok),
+            np.array(k),
+            (rec["width"], rec["height"]),
+            cfg.image_size,
+            cfg.image_scale,
+        )
+        images[i], intr[i] = img, k_out
+        cfr[i] = cam_from_lidar(
+            ego_from_lidar, g_lidar, global_from_ego(index, tok), ego_from_sensor(index, tok)
+        ).matrix
+        return True
+
+    for i, channel in enumerate(cfg.cameras):
+        present[i] = bool(_guard(missing, channel, cfg, lambda i=i, c=channel: one(i, c)))  # type: ignore[misc]
+    if not present.any():
+        return None
+    return CameraSet(
+        channels=tuple(cfg.cameras), images=images, intrinsics=intr, cam_from_ref=cfr, present=present
+    )
+
+
+def _radar(
+    index: NuScenesIndex,
+    token: str,
+    ref_from_global: Transform,
+    t_ref: int,
+    cfg: SampleConfig,
+    missing: dict[str, str],
+) -> RadarPoints | None:
+    parts = []
+    for channel in cfg.radars:
+
+        def one(c: str = channel) -> np.ndarray:
+            return load_radar_channel(
+                index, _keyframe(index, token, c, t_ref, cfg), ref_from_global, t_ref, cfg
+            )
+
+        pts = _guard(missing, channel, cfg, one)
+        if pts is not None:
+            parts.append(pts)
+    if not parts:
+        return None
+    return RadarPoints(np.concatenate(parts, axis=0))
+
+
+def load_sample(index: NuScenesIndex, sample_token: str, cfg: SampleConfig | None = None) -> SensorSample:
+    """LiDAR (``cfg.lidar_sweeps``), radar (``cfg.radars`` x ``cfg.radar_sweeps``), cameras and GT of a keyframe.
+
+    Raises:
+        DataError: unknown token, no LIDAR_TOP keyframe (the reference frame), or (with
+            ``on_missing="raise"``) any bad or missing sensor data, naming the file/token and the problem.
+    """
+    cfg = cfg or SampleConfig()
+    sample = index.sample(sample_token)
+    lidar_tok = sample["data"].get(LIDAR)
+    if lidar_tok is None or lidar_tok not in index.sample_data:
+        raise DataError(
+            sample_token,
+            "sample has no LIDAR_TOP keyframe: the reference frame is undefined",
+            "data.LIDAR_TOP",
+        )
+    t_ref = int(index.sample_data[lidar_tok]["timestamp"])
+    ego_from_ref = ego_from_sensor(index, lidar_tok)
+    global_from_ref = global_from_ego(index, lidar_tok) @ ego_from_ref
+    ref_from_global = global_from_ref.inverse()
+    missing: dict[str, str] = {}
+    lidar = _guard(missing, LIDAR, cfg, lambda: load_lidar(index, lidar_tok, ref_from_global, cfg))
+    radar = _radar(index, sample_token, ref_from_global, t_ref, cfg, missing)
+    cameras = _cameras(index, sample_token, lidar_tok, t_ref, cfg, missing)
+    gt = load_gt(index, sample_token, ref_from_global, cfg.drop_empty_boxes) if cfg.load_gt else None
+    meta = SampleMeta(
+        sample_token=sample_token,
+        scene_name=sample["scene"],
+        timestamp=t_ref,
+        global_from_ref=global_from_ref.matrix.copy(),
+        ego_from_ref=ego_from_ref.matrix.copy(),
+        missing=missing,
+    )
+    return SensorSample(
+        meta=meta, lidar=None if lidar is None else PointCloud(lidar), radar=radar, cameras=cameras, gt=gt
+    )

@@ -1,0 +1,227 @@
+"""FusionDetector: the model as its diagram.
+
+::
+
+    lidar  points ─ voxelize ─ PillarEncoder ─┐
+    camera images ─ backbone ─ view_transform ─┼─ fuser ─ decoder ─ head ─ decode ─ list[Boxes3D]
+    radar  points ─ voxelize ─ PillarEncoder ─┘  (learned token for an absent modality)
+
+Every BEV map is (B, C, ny, nx) on one :class:`~sensorfuse.models.grid.BEVGridSpec`. Early fusers give one
+stream (``"fused"``); the late fuser gives one stream per modality, each with its own decoder and head, and
+their heatmap logits are summed over the present streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from sensorfuse.models.camera import CameraEncoder, depth_loss
+from sensorfuse.models.config import HeadConfig
+from sensorfuse.models.dropout import SensorDropout
+from sensorfuse.models.fusers import FusedBEV
+from sensorfuse.models.grid import BEVGridSpec
+from sensorfuse.models.head import center_losses, decode
+from sensorfuse.models.pillars import PillarEncoder
+from sensorfuse.models.targets import build_targets
+from sensorfuse.models.validate import check_batch
+from sensorfuse.ops import VoxelResult
+from sensorfuse.structures import Boxes3D, CameraBatch, FusionBatch
+
+
+class FusionDetector(nn.Module):
+    """Multi-modal BEV detector.
+
+    Args:
+        grid: the BEV grid of every map.
+        encoders: modality → encoder (``lidar``/``radar``: :class:`PillarEncoder`, ``camera``: :class:`CameraEncoder`).
+        fuser: a fuser from :mod:`sensorfuse.models.fusers` (``streams`` names its outputs).
+        decoder: stream → BEV decoder.
+        head: stream → :class:`~sensorfuse.models.head.CenterHead`.
+        head_cfg: target, loss and decoding settings.
+        dropout: missing-sensor dropout applied in ``forward`` while training, or None.
+        depth_loss_weight: weight of LiDAR-supervised camera depth (0 = off).
+    """
+
+    def __init__(
+        self,
+        *,
+        grid: BEVGridSpec,
+        encoders: Mapping[str, nn.Module],
+        fuser: nn.Module,
+        decoder: Mapping[str, nn.Module],
+        head: Mapping[str, nn.Module],
+        head_cfg: HeadConfig,
+        dropout: SensorDropout | None = None,
+        depth_loss_weight: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.grid = grid
+        self.encoders = nn.ModuleDict(encoders)
+        self.fuser = fuser
+        self.decoder = nn.ModuleDict(decoder)
+        self.head = nn.ModuleDict(head)
+        self.head_cfg = head_cfg
+        self.dropout = dropout
+        self.depth_loss_weight = depth_loss_weight
+
+    @property
+    def sensors(self) -> tuple[str, ...]:
+        return tuple(self.encoders)
+
+    # ---- stages (the latency benchmark times each one) -------------------------------------------------
+    def active(self, batch: FusionBatch, sensors: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Modality → (B,) bool for the modalities this model has, that ``sensors`` allows and the batch holds."""
+        allowed = set(self.sensors if sensors is None else sensors)
+        tensors = {"lidar": batch.lidar, "radar": batch.radar, "camera": batch.camera}
+        out = {}
+        for m in self.sensors:
+            if m in allowed and tensors[m] is not None and m in batch.present:
+                here = batch.present[m].bool()
+                if m == "camera" and batch.camera is not None:
+                    here = here & batch.camera.present.to(here.device).any(1)
+                out[m] = here
+        return out
+
+    def voxelize(self, batch: FusionBatch, modality: str, present: torch.Tensor) -> list[VoxelResult | None]:
+        """Pillars of ``lidar`` or ``radar`` points (None for absent samples)."""
+        enc = self.encoders[modality]
+        points = batch.lidar if modality == "lidar" else batch.radar
+        if not isinstance(enc, PillarEncoder) or points is None:
+            raise ValueError(
+                f"voxelize({modality!r}): the model has no point encoder or the batch no points for it"
+            )
+        return enc.voxelize(points, present)
+
+    def encode_points(self, modality: str, voxels: list[VoxelResult | None]) -> torch.Tensor:
+        """``lidar_encoder`` / ``radar_encoder`` stage: pillars → (B, C, ny, nx)."""
+        out: torch.Tensor = self.encoders[modality](voxels)
+        return out
+
+    def camera_backbone(self, batch: FusionBatch, present: torch.Tensor) -> torch.Tensor:
+        """``camera_encoder`` stage: images → (B, N_cam, C, h, w) features of present cameras."""
+        enc, cam = self._camera(batch)
+        return enc.image_features(cam.images, self._cam_present(batch, present))
+
+    def view_transform(
+        self, batch: FusionBatch, present: torch.Tensor, feats: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``view_transform`` stage: image features → camera BEV (B, C, ny, nx) and depth logits."""
+        enc, cam = self._camera(batch)
+        out = enc.view_transform(
+            feats,
+            cam.intrinsics,
+            cam.cam_from_ref,
+            self._cam_present(batch, present),
+            (cam.images.shape[-2], cam.images.shape[-1]),
+        )
+        return out.bev, out.depth_logits
+
+    def fuse(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> FusedBEV:
+        """``fuser`` stage."""
+        fused: FusedBEV = self.fuser(feats, present)
+        return fused
+
+    def head_forward(self, fused: FusedBEV) -> dict[str, torch.Tensor]:
+        """``head`` stage: decoder + head per stream; streams combined (heatmap logits summed over present ones)."""
+        outs = {s: self.head[s](self.decoder[s](x)) for s, x in fused.maps.items()}
+        if len(outs) == 1:
+            return next(iter(outs.values()))
+        w = {s: fused.present[s].float().view(-1, 1, 1, 1) for s in outs}
+        total = sum(w.values()).clamp(min=1.0)  # type: ignore[union-attr]
+        return {
+            "heatmap": sum(w[s] * o["heatmap"] for s, o in outs.items()),  # type: ignore[dict-item]
+            "regression": sum(w[s] * o["regression"] for s, o in outs.items()) / total,
+            "attribute": sum(w[s] * o["attribute"] for s, o in outs.items()) / total,
+        }
+
+    def decode(self, outputs: dict[str, torch.Tensor]) -> list[Boxes3D]:
+        """``postprocess`` stage: top-K + circle NMS → boxes in the reference frame."""
+        c = self.head_cfg
+        return decode(outputs, self.grid, c.top_k, c.score_threshold, c.nms_radius, c.max_detections)
+
+    # ---- composed ----------------------------------------------------------------------------------------
+    def extract(
+        self, batch: FusionBatch, sensors: Iterable[str] | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor | None]:
+        """Encode, fuse and run the head: (head outputs, active presence, camera depth logits or None)."""
+        check_batch(batch)
+        present = self.active(batch, sensors)
+        if not present:
+            raise ValueError(
+                f"no usable sensor: the model has {self.sensors}, sensors={sorted(sensors or self.sensors)}, "
+                f"batch holds {[m for m, t in (('lidar', batch.lidar), ('camera', batch.camera), ('radar', batch.radar)) if t is not None]}"
+            )
+        feats: dict[str, torch.Tensor] = {}
+        depth = None
+        for m in ("lidar", "radar"):
+            if m in present:
+                feats[m] = self.encode_points(m, self.voxelize(batch, m, present[m]))
+        if "camera" in present:
+            feats["camera"], depth = self.view_transform(
+                batch, present["camera"], self.camera_backbone(batch, present["camera"])
+            )
+        return self.head_forward(self.fuse(feats, present)), present, depth
+
+    def forward(self, batch: FusionBatch) -> dict[str, torch.Tensor]:
+        """Training losses (needs ground truth); ``"loss"`` is their sum."""
+        if self.training and self.dropout is not None:
+            batch = self.dropout(batch)
+        boxes, labels, attrs = batch.gt_boxes, batch.gt_labels, batch.gt_attributes
+        if boxes is None or labels is None or attrs is None:
+            raise ValueError(
+                "FusionDetector.forward needs gt_boxes, gt_labels and gt_attributes (use predict())"
+            )
+        outputs, present, depth = self.extract(batch)
+        c = self.head_cfg
+        n_cls = outputs["heatmap"].shape[1]
+        targets = build_targets(
+            self.grid, boxes, labels, attrs, n_cls, c.max_objects, c.gaussian_overlap, c.min_radius
+        )
+        losses = center_losses(outputs, targets, c.heatmap_weight, c.regression_weight, c.attribute_weight)
+        if depth is not None and self.depth_loss_weight > 0 and batch.lidar is not None:
+            losses["loss_depth"] = self.depth_loss_weight * self._depth_loss(batch, present["camera"], depth)
+        losses["loss"] = sum(losses.values())  # type: ignore[assignment]
+        return losses
+
+    @torch.no_grad()
+    def predict(self, batch: FusionBatch, sensors: Iterable[str] | None = None) -> list[Boxes3D]:
+        """Boxes in the reference frame per sample, using only ``sensors`` (default: all the model has).
+
+        A sample with none of the chosen sensors present gets no boxes.
+        """
+        outputs, present, _ = self.extract(batch, sensors)
+        boxes = self.decode(outputs)
+        anything = torch.stack(list(present.values())).any(0).tolist()
+        return [b if ok else Boxes3D.empty() for b, ok in zip(boxes, anything)]
+
+    def _depth_loss(self, batch: FusionBatch, present: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """Camera depth logits (B, N, D, h, w) against the LiDAR of the same sample (all its points)."""
+        enc, cam = self._camera(batch)
+        if batch.lidar is None:
+            raise ValueError("depth supervision needs LiDAR points")
+        h, w = depth.shape[-2:]
+        tgt = enc.depth_targets(
+            batch.lidar,
+            cam.intrinsics,
+            cam.cam_from_ref,
+            (h, w),
+            (cam.images.shape[-2], cam.images.shape[-1]),
+        )
+        tgt = torch.where(self._cam_present(batch, present)[..., None, None], tgt, -1)
+        return depth_loss(depth, tgt)
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+    def _camera(self, batch: FusionBatch) -> tuple[CameraEncoder, CameraBatch]:
+        enc = self.encoders["camera"]
+        if not isinstance(enc, CameraEncoder) or batch.camera is None:
+            raise ValueError("camera stage called without a camera encoder or camera tensors")
+        return enc, batch.camera
+
+    @staticmethod
+    def _cam_present(batch: FusionBatch, present: torch.Tensor) -> torch.Tensor:
+        if batch.camera is None:
+            raise ValueError("the batch has no camera tensors")
+        return batch.camera.present.bool() & present.to(batch.camera.present.device)[:, None]

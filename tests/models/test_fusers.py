@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from sensorfuse.models.build import FUSERS
+from sensorfuse.models.config import FuserConfig
+
+CH = {"lidar": 6, "camera": 5, "radar": 4}
+SUBSETS = [s for r in (1, 2, 3) for s in itertools.combinations(CH, r)]
+
+
+def _make(kind: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return FUSERS[kind](CH, FuserConfig(kind=kind, channels=8, window=4, layers=2, heads=2, dim=8)).eval()
+
+
+@pytest.mark.parametrize("kind", sorted(FUSERS))
+@pytest.mark.parametrize("subset", SUBSETS, ids="+".join)
+def test_every_fuser_with_every_subset(kind: str, subset: tuple[str, ...]) -> None:
+    fuser = _make(kind)
+    feats = {m: torch.randn(2, CH[m], 10, 13) for m in subset}  # 10 x 13: not a multiple of the window
+    present = {m: torch.tensor([True, True]) for m in subset}
+    out = fuser(feats, present)
+    expected = set(subset) if kind == "late" else {"fused"}
+    assert set(out.maps) == expected
+    for x in out.maps.values():
+        assert x.shape == (2, 8, 10, 13) and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("kind", ["transformer", "concat", "gated"])
+def test_absent_sample_uses_missing_token(kind: str) -> None:
+    fuser = _make(kind)
+    feats = {m: torch.randn(2, c, 8, 8) for m, c in CH.items()}
+    present = {
+        "lidar": torch.tensor([True, False]),
+        "camera": torch.tensor([True, True]),
+        "radar": torch.tensor([True, True]),
+    }
+    a = fuser(feats, present).maps["fused"]
+    feats["lidar"][1] = 1e3  # garbage in the absent sample's lidar map must not matter
+    b = fuser(feats, present).maps["fused"]
+    assert torch.allclose(a[1], b[1])
+    # ... and an absent modality equals a missing key
+    c = fuser({k: v for k, v in feats.items() if k != "lidar"}, present).maps["fused"]
+    assert torch.allclose(a[1], c[1], atol=1e-5)
+    assert not torch.allclose(a[0], c[0], atol=1e-5)
+
+
+def test_late_fuser_reports_presence() -> None:
+    fuser = _make("late")
+    present = {"lidar": torch.tensor([True, False]), "radar": torch.tensor([False, True])}
+    out = fuser({m: torch.randn(2, CH[m], 4, 4) for m in present}, present)
+    assert out.present["lidar"].tolist() == [True, False] and out.present["radar"].tolist() == [False, True]
+
+
+def test_transformer_windows_are_local() -> None:
+    """With one layer (no shift), a change in one window leaves cells of other windows untouched."""
+    torch.manual_seed(0)
+    fuser = FUSERS["transformer"](CH, FuserConfig(channels=8, window=4, layers=1, heads=2, dim=8)).eval()
+    feats = {m: torch.randn(1, c, 8, 8) for m, c in CH.items()}
+    present = {m: torch.tensor([True]) for m in CH}
+    a = fuser(feats, present).maps["fused"]
+    feats["camera"][0, :, 0, 0] += 5.0
+    b = fuser(feats, present).maps["fused"]
+    assert not torch.allclose(a[..., :4, :4], b[..., :4, :4])
+    assert torch.allclose(a[..., 4:, :], b[..., 4:, :]) and torch.allclose(a[..., :, 4:], b[..., :, 4:])
