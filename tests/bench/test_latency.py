@@ -1,0 +1,121 @@
+"""Latency benchmark: the detector's stages are all timed and add up to the end-to-end time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sensorfuse.bench.latency import (
+    TINY_OVERRIDES,
+    BenchInputs,
+    TimedModel,
+    measure,
+    parse_sensor_subsets,
+    synthetic_sample,
+)
+from sensorfuse.bench.timing import StageTimer
+from sensorfuse.data.config import SampleConfig
+from sensorfuse.errors import ConfigError
+
+MODEL_STAGES = {"voxelize", "lidar_encoder", "camera_encoder", "view_transform", "radar_encoder", "fuser", "head",
+                "postprocess"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny() -> TimedModel:
+    import torch
+
+    from sensorfuse.engine.config import load_config
+    from sensorfuse.models.build import build_detector
+
+    cfg = load_config(None, TINY_OVERRIDES)
+    torch.manual_seed(0)
+    return TimedModel(build_detector(cfg.model), cfg.data.sample, "cpu")
+
+
+def test_stages_add_up_to_end_to_end(tiny: TimedModel) -> None:
+    s = measure(tiny, frames=3, warmup=1, inputs=BenchInputs(synthetic_lidar_points=3000))
+    assert s.n_frames == 3
+    assert set(s.stages) >= MODEL_STAGES, set(s.stages)
+    assert all(s.stages[k].n == 3 and s.stages[k].p50 > 0 for k in MODEL_STAGES)
+    total = s.end_to_end.mean
+    assert s.stage_sum_mean_ms <= total * 1.001 + 0.05  # stages never exceed the frame
+    assert s.stage_sum_mean_ms == pytest.approx(total, rel=0.10, abs=3.0)
+    no_pre = s.end_to_end_no_preprocessing.mean
+    assert no_pre == pytest.approx(total - s.stages["voxelize"].mean - s.stages["load"].mean, abs=1e-6)
+
+
+def test_sensor_subset_skips_other_encoders(tiny: TimedModel) -> None:
+    tiny.sensors = ("lidar",)
+    try:
+        timer = StageTimer()
+        with timer.frame():
+            boxes = tiny.predict_sample(synthetic_sample(tiny.sample_config, n_lidar=3000), timer)
+        assert boxes.boxes.shape[1] == 9
+        assert set(timer.frames[0]) == {"load", "voxelize", "lidar_encoder", "fuser", "head", "postprocess"}
+    finally:
+        tiny.sensors = tuple(tiny.model.sensors)
+
+
+def test_parse_sensor_subsets() -> None:
+    assert parse_sensor_subsets(["all", "lidar", "camera,radar"]) == [
+        ("lidar", "camera", "radar"), ("lidar",), ("camera", "radar")]  # fmt: skip
+    with pytest.raises(ConfigError, match="--sensors"):
+        parse_sensor_subsets(["lidar,sonar"])
+
+
+def test_synthetic_sample_follows_the_config() -> None:
+    s = synthetic_sample(SampleConfig(image_size=(32, 64), lidar_sweeps=2, radar_sweeps=1))
+    assert s.lidar is not None and len(s.lidar) == 68_000
+    assert s.cameras is not None and s.cameras.images.shape == (6, 32, 64, 3)
+
+
+def test_cli_writes_json_markdown_and_png(tmp_path: Path) -> None:
+    from sensorfuse.cli import main
+
+    out = tmp_path / "lat"
+    rc = main(["bench", "latency", "--frames", "1", "--warmup", "0", "--sensors", "all", "lidar,radar", "--synthetic-points", "3000",
+               "--out", str(out), *TINY_OVERRIDES])  # fmt: skip
+    assert rc == 0
+    report = json.loads((out / "latency.json").read_text())
+    assert set(report["runs"]) == {"default[lidar+camera+radar]", "default[lidar+radar]"}
+    assert "camera_encoder" not in report["runs"]["default[lidar+radar]"]["stages"]
+    assert report["machine"]["device"] == "cpu"
+    assert "| fuser |" in (out / "latency.md").read_text()
+    assert (out / "latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cuda_device_is_refused_without_a_gpu(tiny: TimedModel) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        TimedModel(tiny.model, tiny.sample_config, "cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_latency_runs(tiny: TimedModel) -> None:
+    gpu = TimedModel(tiny.model, tiny.sample_config, "cuda")
+    s = measure(gpu, frames=3, warmup=1, inputs=BenchInputs(synthetic_lidar_points=3000))
+    assert s.device == "cuda" and s.stage_sum_mean_ms == pytest.approx(s.end_to_end.mean, rel=0.2, abs=3.0)
+
+
+def test_dataset_inputs_time_load_and_sync(tiny: TimedModel, synth_world: tuple[Path, str]) -> None:
+    root, version = synth_world
+    s = measure(
+        tiny, frames=2, warmup=0, inputs=BenchInputs(dataroot=root, version=version, split="mini_val")
+    )
+    assert s.stages["load"].n == 2 and s.stages["sync"].n == 2
+    assert s.stages["load"].p50 > s.stages["sync"].p50 > 0
+    assert s.end_to_end_no_preprocessing.mean < s.end_to_end.mean
+
+
+def test_bench_forwards_other_benchmarks_to_their_modules() -> None:
+    from sensorfuse.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "ops", "--help"])  # the ops module's own parser prints its help
+    assert e.value.code == 0

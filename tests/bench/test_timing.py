@@ -1,0 +1,87 @@
+"""StageTimer: stages add up to end to end, statistics, Markdown and the stacked-bar PNG."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from sensorfuse.bench.timing import StageStats, StageTimer, markdown_table, plot_stacked
+from sensorfuse.errors import ConfigError
+
+
+def _busy(ms: float) -> None:
+    end = time.perf_counter() + ms / 1e3
+    while time.perf_counter() < end:
+        pass
+
+
+def test_stage_times_add_up_to_end_to_end() -> None:
+    timer = StageTimer("cpu")
+    for _ in range(5):
+        with timer.frame():
+            with timer.stage("load"):
+                _busy(3)
+            with timer.stage("lidar_encoder"):
+                _busy(2)
+            with timer.stage("head"):
+                _busy(1)
+    s = timer.summary()
+    assert s.n_frames == 5
+    assert s.cpu_time.n == 5 and s.cpu_time.mean > 0  # busy loops burn CPU time
+    assert set(s.stages) == {"load", "lidar_encoder", "head"}
+    assert s.stages["load"].p50 >= 3.0 and s.stages["head"].p50 >= 1.0
+    stage_sum = sum(st.mean_per_frame for st in s.stages.values())
+    assert stage_sum == pytest.approx(s.end_to_end.mean, rel=0.05, abs=0.3)
+    # without pre-processing = end to end minus load
+    assert s.end_to_end_no_preprocessing.mean == pytest.approx(
+        s.end_to_end.mean - s.stages["load"].mean, abs=1e-6
+    )
+    d = s.as_dict()
+    json.dumps(d)
+    assert d["units"] == "ms" and d["stages"]["load"]["n"] == 5
+
+
+def test_stage_outside_frame_is_not_recorded_and_unknown_stage_rejected() -> None:
+    timer = StageTimer()
+    with timer.stage("load"):
+        pass
+    assert timer.frames == []
+    with pytest.raises(ConfigError, match="unknown timing stage"), timer.frame(), timer.stage("warp_drive"):
+        pass
+
+
+def test_stats_percentiles_and_absent_stage_frames() -> None:
+    st = StageStats.of(list(range(1, 101)), n_frames=200)
+    assert st.p50 == pytest.approx(50.5) and st.p99 == pytest.approx(99.01)
+    assert st.mean == pytest.approx(50.5) and st.mean_per_frame == pytest.approx(25.25)
+    assert StageStats.of([], 3).n == 0
+
+
+def test_markdown_and_plot(tmp_path: Path) -> None:
+    timer = StageTimer()
+    for _ in range(3):
+        with timer.frame(), timer.stage("fuser"):
+            _busy(0.5)
+    table = markdown_table({"small": timer.summary(), "other": timer.summary()})
+    assert "| fuser |" in table and "small p50" in table and "end to end" in table and "glue" in table
+    plot_stacked({"small": timer.summary()}, tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.cuda
+def test_cuda_event_timing_adds_up() -> None:
+    import torch
+
+    timer = StageTimer("cuda")
+    x = torch.randn(512, 512, device="cuda")
+    for _ in range(3):
+        with timer.frame():
+            with timer.stage("lidar_encoder"):
+                y = x @ x
+            with timer.stage("head"):
+                y = y @ x
+    s = timer.summary()
+    assert sum(v.mean_per_frame for v in s.stages.values()) <= s.end_to_end.mean * 1.05 + 0.1
