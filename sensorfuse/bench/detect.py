@@ -1,0 +1,251 @@
+"""Synthetic detection benchmark: one fixed generated world, every sensor setup and fuser trained with the
+same CPU budget, all scored by the official nuScenes devkit.
+
+    python -m sensorfuse.bench.detect --out docs/bench/detect            # the full benchmark (hours on 2 cores)
+    python -m sensorfuse.bench.detect --out /tmp/bd --quick              # a smoke run (minutes)
+
+Each variant is a plain ``sensorfuse train`` + ``sensorfuse evaluate`` subprocess (the exact commands are
+printed and written to ``commands.txt``), run in ``--work``; a variant whose ``eval/metrics_summary.json``
+exists is skipped, and an interrupted training resumes from its last checkpoint. The output folder gets
+``detect.md`` (tables + target checks) and ``detect.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
+
+CONFIG = "sensorfuse/configs/synth_small.yaml"
+NO_DROPOUT = [f"model.dropout.{k}=0.0" for k in ("lidar", "camera", "radar", "single_camera", "radar_sweep")]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    sensors: tuple[str, ...]
+    fuser: str
+    dropout: bool = False
+
+    def overrides(self) -> list[str]:
+        out = [f"model.sensors=[{','.join(self.sensors)}]", f"model.fuser.kind={self.fuser}"]
+        return out if self.dropout else out + NO_DROPOUT
+
+
+VARIANTS = (
+    Variant("lidar_only", ("lidar",), "concat"),
+    Variant("camera_only", ("camera",), "concat"),
+    Variant("radar_only", ("radar",), "concat"),
+    Variant("lidar+camera", ("lidar", "camera"), "transformer"),
+    Variant("lidar+radar", ("lidar", "radar"), "transformer"),
+    Variant("camera+radar", ("camera", "radar"), "transformer"),
+    Variant("concat", ("lidar", "camera", "radar"), "concat"),
+    Variant("late", ("lidar", "camera", "radar"), "late"),
+    Variant("gated", ("lidar", "camera", "radar"), "gated"),
+    Variant("transformer", ("lidar", "camera", "radar"), "transformer"),
+    Variant("transformer+dropout", ("lidar", "camera", "radar"), "transformer", dropout=True),
+)
+SINGLE = ("lidar_only", "camera_only", "radar_only")
+SIMPLER_FUSERS = ("concat", "late", "gated")
+#: sensor subset left after losing one sensor → the specialist trained on exactly that subset
+SPECIALIST = {"camera+radar": "camera+radar", "lidar+radar": "lidar+radar", "lidar+camera": "lidar+camera"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out", type=Path, default=Path("docs/bench/detect"), help="tables (detect.md, detect.json)"
+    )
+    p.add_argument("--work", type=Path, default=Path("runs/bench-detect"), help="world, checkpoints, evals")
+    p.add_argument("--steps", type=int, default=3000, help="training steps per variant (same for all)")
+    p.add_argument("--scenes", type=int, default=24, help="scenes in the generated world")
+    p.add_argument("--val-scenes", type=int, default=6)
+    p.add_argument("--scene-seconds", type=float, default=10.0)
+    p.add_argument("--seed", type=int, default=2026, help="world seed (the world is fixed by it)")
+    p.add_argument(
+        "--variants", default=None, help="comma-separated subset of: " + ",".join(v.name for v in VARIANTS)
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny world, 3 variants, 4 steps")
+    p.add_argument(
+        "--extra", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every training run"
+    )
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    print("$ " + shlex.join(cmd), flush=True)
+    with log.open("a") as f:
+        f.write(shlex.join(cmd) + "\n")
+    subprocess.run(cmd, check=True)
+
+
+def make_world(args: argparse.Namespace, root: Path) -> tuple[Path, str]:
+    from sensorfuse.synth import SynthConfig, generate
+
+    version = "v1.0-trainval"
+    if not (root / version / "sample.json").is_file():
+        cfg = SynthConfig(
+            version=version,
+            scenes=args.scenes,
+            val_scenes=args.val_scenes,
+            seed=args.seed,
+            scene_seconds=args.scene_seconds,
+        )
+        generate(root, cfg)
+    return root, version
+
+
+def run_variant(v: Variant, args: argparse.Namespace, root: Path, version: str, cmds: Path) -> dict[str, Any]:
+    """Train + evaluate one variant (skipping finished parts); returns its evaluation rows."""
+    work = args.work / v.name.replace("+", "_")
+    summary_path = work / "eval" / "metrics_summary.json"
+    if not summary_path.is_file():
+        ckpt_dir = work / "train" / "checkpoints"
+        train = [
+            sys.executable,
+            "-m",
+            "sensorfuse",
+            "train",
+            "--config",
+            CONFIG,
+            f"data.dataroot={root}",
+            f"data.version={version}",
+            "data.train_split=train",
+            "data.val_split=val",
+            f"optim.max_steps={args.steps}",
+            f"runtime.out_dir={work / 'train'}",
+            "runtime.progress=false",
+            *v.overrides(),
+            *args.extra,
+        ]
+        t0 = time.perf_counter()
+        _run(train + (["--resume"] if (ckpt_dir / "last.pt").is_file() else []), cmds)
+        train_s = time.perf_counter() - t0
+        ev = [
+            sys.executable,
+            "-m",
+            "sensorfuse",
+            "evaluate",
+            "--checkpoint",
+            str(ckpt_dir / "last.pt"),
+            "--dataroot",
+            str(root),
+            "--version",
+            version,
+            "--split",
+            "val",
+            "--out",
+            str(work / "eval"),
+            "--no-plots",
+        ]
+        _run(ev + (["--robustness"] if v.dropout else []), cmds)
+        atomic_write_json(work / "timing.json", {"train_seconds": train_s})
+    timing = json.loads((work / "timing.json").read_text()) if (work / "timing.json").is_file() else {}
+    rows = {"+".join(v.sensors): _headline(json.loads(summary_path.read_text()))}
+    rob = work / "eval" / "robustness.json"
+    if rob.is_file():
+        rows |= {k: _headline(s) for k, s in json.loads(rob.read_text()).items()}
+    return {"variant": v.name, "rows": rows, **timing}
+
+
+def _headline(s: dict[str, Any]) -> dict[str, Any]:
+    return {"mAP": float(s["mean_ap"]), "NDS": float(s["nd_score"]), "tp_errors": s["tp_errors"]}
+
+
+def checks(res: dict[str, dict[str, Any]]) -> list[str]:
+    """The benchmark's targets, each as a PASS/FAIL/n/a line."""
+
+    def nds(name: str, row: str | None = None) -> float | None:
+        if name not in res:
+            return None
+        rows = res[name]["rows"]
+        picked = rows.get(row) if row else next(iter(rows.values()), None)
+        return None if picked is None else float(picked["NDS"])
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.4f}"
+
+    out = []
+    t = nds("transformer")
+    for other in (*SINGLE, *SIMPLER_FUSERS):
+        o = nds(other)
+        ok = "n/a" if t is None or o is None else ("PASS" if t > o else "FAIL")
+        out.append(f"- transformer NDS > {other} NDS: {ok} ({f(t)} vs {f(o)})")
+    for subset, spec in SPECIALIST.items():
+        d = nds("transformer+dropout", subset) if "transformer+dropout" in res else None
+        s = nds(spec)
+        ok = "n/a" if d is None or s is None else ("PASS" if d >= 0.9 * s else "FAIL")
+        out.append(
+            f"- transformer+dropout with only {subset} ≥ 90% of the {spec} specialist's NDS: {ok} ({f(d)} vs {f(s)})"
+        )
+    return out
+
+
+def write_tables(res: dict[str, dict[str, Any]], args: argparse.Namespace, out: Path) -> str:
+    lines = [
+        "# Synthetic detection benchmark",
+        "",
+        f"World: `sensorfuse.synth` seed {args.seed}, {args.scenes} scenes ({args.val_scenes} val) of "
+        f"{args.scene_seconds} s; every variant: `{CONFIG}`, {args.steps} steps, CPU. Scores: official devkit "
+        "(`detection_cvpr_2019`) on the val split.",
+        "",
+        "| variant | sensors | mAP | NDS | train time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in res.items():
+        sensors, row = next(iter(r["rows"].items()))
+        lines.append(
+            f"| {name} | {sensors} | {row['mAP']:.4f} | {row['NDS']:.4f} | {r.get('train_seconds', 0):.0f} |"
+        )
+    if "transformer+dropout" in res:
+        lines += [
+            "",
+            "Transformer trained with sensor dropout, evaluated with degraded sensors:",
+            "",
+            "| setting | mAP | NDS |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v['mAP']:.4f} | {v['NDS']:.4f} |"
+            for k, v in res["transformer+dropout"]["rows"].items()
+        ]
+    lines += ["", "Targets:", "", *checks(res), "", "Commands: see `commands.txt`.", ""]
+    text = "\n".join(lines)
+    atomic_write_text(out / "detect.md", text)
+    atomic_write_json(out / "detect.json", res, indent=1)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    names = [v.name for v in VARIANTS]
+    wanted = args.variants.split(",") if args.variants else names
+    if args.quick:
+        args.scenes, args.val_scenes, args.scene_seconds, args.steps = 3, 1, 3.0, min(args.steps, 4)
+        wanted = (
+            args.variants.split(",")
+            if args.variants
+            else ["lidar_only", "transformer", "transformer+dropout"]
+        )
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        p.error(f"unknown variant(s) {unknown}; expected some of {names}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    root, version = make_world(args, args.work / "world")
+    cmds = args.out / "commands.txt"
+    res = {v.name: run_variant(v, args, root, version, cmds) for v in VARIANTS if v.name in wanted}
+    print(write_tables(res, args, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Training and evaluation: typed config, training loop (CPU/GPU, AMP, DDP), checkpoints, official nuScenes eval."""

@@ -1,0 +1,203 @@
+"""Official nuScenes detection metrics: submission JSON → ``DetectionEval`` → summary + Markdown report.
+
+Pure functions around the devkit, usable from ``sensorfuse evaluate``, the replay tool, benchmarks and tests.
+A *results* mapping is ``sample_token → [box dict]`` in the submission format (global frame, size w,l,h,
+rotation wxyz quaternion, see the nuScenes detection challenge); the submission wraps it with ``meta``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sensorfuse.classes import ATTRIBUTES, DETECTION_CLASSES
+from sensorfuse.errors import DataError
+from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+EVAL_CONFIG = "detection_cvpr_2019"
+TP_METRICS = ("trans_err", "scale_err", "orient_err", "vel_err", "attr_err")
+TP_SHORT = {
+    "trans_err": "mATE",
+    "scale_err": "mASE",
+    "orient_err": "mAOE",
+    "vel_err": "mAVE",
+    "attr_err": "mAAE",
+}
+_REQUIRED = (
+    "sample_token",
+    "translation",
+    "size",
+    "rotation",
+    "velocity",
+    "detection_name",
+    "attribute_name",
+)
+
+
+def submission_meta(sensors: Sequence[str]) -> dict[str, bool]:
+    return {
+        "use_camera": "camera" in sensors,
+        "use_lidar": "lidar" in sensors,
+        "use_radar": "radar" in sensors,
+        "use_map": False,
+        "use_external": False,
+    }
+
+
+def check_results(results: Mapping[str, list[dict[str, Any]]], tokens: Sequence[str], where: str) -> None:
+    """Validate a results mapping before the devkit sees it (clear errors instead of devkit asserts).
+
+    Raises:
+        DataError: a split sample without an entry, an unknown class/attribute, a non-positive size, a box
+            filed under the wrong sample, or more than 500 boxes for one sample.
+    """
+    missing = [t for t in tokens if t not in results]
+    if missing:
+        raise DataError(where, f"{len(missing)} split sample(s) have no entry, e.g. {missing[:3]}", "results")
+    for token in tokens:
+        boxes = results[token]
+        if len(boxes) > 500:
+            raise DataError(token, f"{len(boxes)} boxes; the devkit allows at most 500 per sample", "results")
+        for b in boxes:
+            absent = [k for k in _REQUIRED if k not in b]
+            if absent:
+                raise DataError(token, f"box without key(s) {absent}", "results")
+            if b["sample_token"] != token:
+                raise DataError(
+                    token, f"box filed under another sample ({b['sample_token']})", "sample_token"
+                )
+            if b["detection_name"] not in DETECTION_CLASSES:
+                raise DataError(token, f"unknown class {b['detection_name']!r}", "detection_name")
+            if b["attribute_name"] not in ("", *ATTRIBUTES):
+                raise DataError(token, f"unknown attribute {b['attribute_name']!r}", "attribute_name")
+            if not all(float(s) > 0 for s in b["size"]):
+                raise DataError(token, f"box size must be > 0, got {b['size']}", "size")
+
+
+def write_submission(
+    path: str | Path, results: Mapping[str, list[dict[str, Any]]], sensors: Sequence[str]
+) -> Path:
+    """Write ``{"meta", "results"}`` atomically; returns the path."""
+    path = Path(path)
+    atomic_write_json(path, {"meta": submission_meta(sensors), "results": dict(results)})
+    return path
+
+
+def load_devkit(dataroot: str | Path, version: str) -> Any:
+    """A devkit ``NuScenes`` (quiet)."""
+    from nuscenes.nuscenes import NuScenes
+
+    root = Path(dataroot)
+    if not (root / version).is_dir():
+        raise DataError(root / version, "no nuScenes tables here (check --dataroot and --version)", "version")
+    return NuScenes(version=version, dataroot=str(root), verbose=False)
+
+
+def split_sample_tokens(nusc: Any, eval_set: str) -> list[str]:
+    """The sample tokens the devkit evaluates for ``eval_set`` (official or ``splits.json`` split)."""
+    from nuscenes.utils.splits import create_splits_scenes
+
+    scenes = create_splits_scenes()
+    if eval_set in scenes:
+        names = set(scenes[eval_set])
+    else:
+        path = Path(nusc.dataroot) / nusc.version / "splits.json"
+        custom = json.loads(path.read_text()) if path.is_file() else {}
+        if eval_set not in custom:
+            raise DataError(path, f"unknown split {eval_set!r}: not official and not in splits.json", "split")
+        names = set(custom[eval_set])
+    in_scene = {s["token"] for s in nusc.scene if s["name"] in names}
+    return [s["token"] for s in nusc.sample if s["scene_token"] in in_scene]
+
+
+def evaluate_predictions(
+    nusc: Any,
+    results: Mapping[str, list[dict[str, Any]]],
+    eval_set: str,
+    out_dir: str | Path,
+    sensors: Sequence[str] = ("lidar", "camera", "radar"),
+    render_curves: bool = True,
+    title: str = "Detection evaluation",
+) -> dict[str, Any]:
+    """Run the official ``DetectionEval`` on ``results`` for split ``eval_set``.
+
+    Writes into ``out_dir``: ``results_nusc.json`` (the submission), the devkit's ``metrics_summary.json``,
+    ``metrics_details.json`` and ``plots/`` (when ``render_curves``), and ``report.md``.
+    Returns the devkit's metrics summary dict (``mean_ap``, ``nd_score``, ``tp_errors``, ``mean_dist_aps``...).
+    """
+    from nuscenes.eval.common.config import config_factory
+    from nuscenes.eval.detection.evaluate import DetectionEval
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokens = split_sample_tokens(nusc, eval_set)
+    check_results(results, tokens, str(out / "results_nusc.json"))
+    only_split = {t: results[t] for t in tokens}
+    path = write_submission(out / "results_nusc.json", only_split, sensors)
+    ev = DetectionEval(
+        nusc,
+        config=config_factory(EVAL_CONFIG),
+        result_path=str(path),
+        eval_set=eval_set,
+        output_dir=str(out),
+        verbose=False,
+    )
+    summary: dict[str, Any] = ev.main(plot_examples=0, render_curves=render_curves)
+    atomic_write_text(out / "report.md", format_report(summary, title, eval_set, len(tokens)))
+    log.info("%s: mAP %.4f NDS %.4f (%s)", eval_set, summary["mean_ap"], summary["nd_score"], out)
+    return summary
+
+
+def _f(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if v != v else f"{v:.4f}"
+
+
+def format_report(summary: Mapping[str, Any], title: str, eval_set: str, n_samples: int) -> str:
+    """Markdown: headline metrics, the 5 TP errors and the per-class table (AP at each distance + TP errors)."""
+    lines = [
+        f"# {title}",
+        "",
+        f"Split `{eval_set}` ({n_samples} samples), devkit config `{EVAL_CONFIG}`.",
+        "",
+    ]
+    lines += ["| mAP | NDS | " + " | ".join(TP_SHORT[m] for m in TP_METRICS) + " |"]
+    lines += ["|---" * (2 + len(TP_METRICS)) + "|"]
+    tp = summary["tp_errors"]
+    lines += [
+        f"| {_f(summary['mean_ap'])} | {_f(summary['nd_score'])} | "
+        + " | ".join(_f(tp[m]) for m in TP_METRICS)
+        + " |"
+    ]
+    dists = sorted(next(iter(summary["label_aps"].values())).keys(), key=float)
+    head = ["class", "AP", *(f"AP@{d}" for d in dists), "ATE", "ASE", "AOE", "AVE", "AAE"]
+    lines += ["", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for cls in summary["mean_dist_aps"]:
+        aps = [_f(summary["label_aps"][cls][d]) for d in dists]
+        errs = [_f(summary["label_tp_errors"][cls][m]) for m in TP_METRICS]
+        lines.append("| " + " | ".join([cls, _f(summary["mean_dist_aps"][cls]), *aps, *errs]) + " |")
+    lines += ["", "Classes without ground truth in the split count as AP 0 (devkit rule).", ""]
+    return "\n".join(lines)
+
+
+def format_table(rows: Sequence[tuple[str, Mapping[str, Any]]], reference: str | None = None) -> str:
+    """One Markdown table, a row per (name, summary); with ``reference``, NDS relative to that row too."""
+    ref_nds = next((float(s["nd_score"]) for n, s in rows if n == reference), None)
+    head = ["setting", "mAP", "NDS", *(TP_SHORT[m] for m in TP_METRICS)]
+    if ref_nds:
+        head.append(f"NDS / NDS({reference})")
+    out = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, s in rows:
+        cells = [name, _f(s["mean_ap"]), _f(s["nd_score"]), *(_f(s["tp_errors"][m]) for m in TP_METRICS)]
+        if ref_nds:
+            cells.append(f"{100.0 * float(s['nd_score']) / ref_nds:.1f}%")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,137 @@
+"""Degraded-sensor scenarios for the robustness matrix of ``sensorfuse evaluate --robustness``.
+
+A :class:`Scenario` changes how samples are loaded (``sample_cfg``: e.g. one radar left out) and/or edits each
+loaded :class:`~sensorfuse.structures.SensorSample` (``edit``: drop modalities, thin LiDAR beams, hide a
+camera, replace the LiDAR by an older sweep). Every degraded sensor is recorded in ``meta.missing``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from sensorfuse.errors import ConfigError
+from sensorfuse.geometry import Transform
+from sensorfuse.structures import PointCloud, SensorSample
+
+MODALITIES = ("lidar", "camera", "radar")
+#: Elevation of the lowest ring and ring spacing of a 32-beam HDL-32E (degrees): used to bin points into
+#: rings when the merged cloud carries no ring index.
+HDL32_LOWEST_DEG = -30.67
+HDL32_SPACING_DEG = 1.333
+
+#: (sample, loader of another sample token) → edited sample
+Edit = Callable[[SensorSample, Callable[[str], SensorSample], dict[str, Any]], SensorSample]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the robustness matrix.
+
+    Attributes:
+        name: row label (``lidar+camera``, ``lidar_beams_1/4``, ``no_CAM_FRONT``, ``stale_lidar_0.5s``, ...).
+        sensors: modalities fed to the model.
+        edit: optional per-sample edit (see :data:`Edit`).
+        drop_channels: sensor channels left out when loading (e.g. one radar).
+    """
+
+    name: str
+    sensors: tuple[str, ...]
+    edit: Edit | None = None
+    drop_channels: tuple[str, ...] = ()
+
+
+def parse_sensors(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"lidar,camera"`` → ``("lidar", "camera")`` (canonical order); ConfigError for unknown names."""
+    items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
+    bad = [s for s in items if s not in MODALITIES]
+    if bad or not items:
+        raise ConfigError(f"--sensors: expected a comma-separated subset of {MODALITIES}, got {text!r}")
+    return tuple(m for m in MODALITIES if m in items)
+
+
+def restrict(sample: SensorSample, sensors: Sequence[str]) -> SensorSample:
+    """``sample`` with the modalities not in ``sensors`` removed (and listed in ``meta.missing``)."""
+    drop = [m for m in MODALITIES if m not in sensors]
+    if not drop:
+        return sample
+    out = sample.without(*drop)
+    out.meta = replace(sample.meta, missing={**sample.meta.missing, **{m: "not used" for m in drop}})
+    return out
+
+
+def ring_of(points: np.ndarray) -> np.ndarray:
+    """Ring index (N,) of LiDAR points from their elevation angle, binned like an HDL-32E."""
+    elev = np.degrees(np.arctan2(points[:, 2], np.hypot(points[:, 0], points[:, 1])))
+    return np.round((elev - HDL32_LOWEST_DEG) / HDL32_SPACING_DEG).astype(np.int64)
+
+
+def thin_beams(sample: SensorSample, keep_every: int) -> SensorSample:
+    """Keep the LiDAR points of every ``keep_every``-th ring (32 → 32 / keep_every beams)."""
+    if sample.lidar is None:
+        return sample
+    pts = sample.lidar.points
+    return replace(sample, lidar=PointCloud(pts[ring_of(pts) % keep_every == 0]))
+
+
+def hide_camera(sample: SensorSample, channel: str) -> SensorSample:
+    """Mark one camera absent (``present`` False)."""
+    cams = sample.cameras
+    if cams is None or channel not in cams.channels:
+        return sample
+    present = cams.present.copy()
+    present[cams.channels.index(channel)] = False
+    out = replace(sample, cameras=replace(cams, present=present))
+    out.meta = replace(sample.meta, missing={**sample.meta.missing, channel: "hidden (robustness)"})
+    return out
+
+
+def stale_lidar(
+    sample: SensorSample, load: Callable[[str], SensorSample], prev_token: str | None
+) -> SensorSample:
+    """Replace the LiDAR by the previous keyframe's (≈0.5 s older), moved into this reference frame.
+
+    Points keep their old world position (a stale sensor does not see motion) and their time lag grows by
+    the age. Without a previous keyframe (first sample of a scene) the LiDAR is absent.
+    """
+    if sample.lidar is None:
+        return sample
+    if not prev_token:
+        out = sample.without("lidar")
+        out.meta = replace(sample.meta, missing={**sample.meta.missing, "LIDAR_TOP": "stale: no older sweep"})
+        return out
+    old = load(prev_token)
+    if old.lidar is None:
+        return sample.without("lidar")
+    ref_from_old_ref = Transform(sample.meta.global_from_ref).inverse() @ Transform(old.meta.global_from_ref)
+    pts = old.lidar.points.copy()
+    pts[:, :3] = ref_from_old_ref.apply(pts[:, :3].astype(np.float64)).astype(np.float32)
+    pts[:, 4] += (sample.meta.timestamp - old.meta.timestamp) * 1e-6
+    out = replace(sample, lidar=PointCloud(pts))
+    out.meta = replace(sample.meta, missing={**sample.meta.missing, "LIDAR_TOP": "stale (previous keyframe)"})
+    return out
+
+
+def default_matrix(model_sensors: Sequence[str]) -> list[Scenario]:
+    """Every non-empty subset of the model's sensors, then degradations of the full set."""
+    full = tuple(m for m in MODALITIES if m in model_sensors)
+    rows = [
+        Scenario("+".join(sub), sub)
+        for r in range(len(full), 0, -1)
+        for sub in itertools.combinations(full, r)
+    ]
+    if "lidar" in full:
+        rows += [
+            Scenario("lidar_beams_1/2", full, lambda s, _l, _c: thin_beams(s, 2)),
+            Scenario("lidar_beams_1/4", full, lambda s, _l, _c: thin_beams(s, 4)),
+            Scenario("stale_lidar_0.5s", full, lambda s, load, ctx: stale_lidar(s, load, ctx.get("prev"))),
+        ]
+    if "camera" in full:
+        rows.append(Scenario("no_CAM_FRONT", full, lambda s, _l, _c: hide_camera(s, "CAM_FRONT")))
+    if "radar" in full:
+        rows.append(Scenario("no_RADAR_FRONT", full, drop_channels=("RADAR_FRONT",)))
+    return rows
