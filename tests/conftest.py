@@ -33,3 +33,17 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real nuScenes fragments not found at {REALDATA}")
     return REALDATA
+
+
+@pytest.fixture(scope="session")
+def synth_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A tiny generated world: (dataroot, version); scenes scene-0103, scene-0916 (mini_val), scene-0061."""
+    from sensorfuse.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth") / "world"
+    cfg = SynthConfig(
+        version="v1.0-mini", scenes=3, val_scenes=2, seed=7, scene_seconds=3.0,
+        image_width=192, image_height=108, lidar_azimuth_steps=720, progress=False,
+    )  # fmt: skip
+    generate(root, cfg)
+    return root, cfg.version

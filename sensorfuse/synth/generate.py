@@ -1,0 +1,161 @@
+"""Generate a synthetic world in the nuScenes on-disk format (see ``docs/synth.md``)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from sensorfuse.calib.camera import scale_intrinsics
+from sensorfuse.calib.rig import load_rig
+from sensorfuse.classes import CATEGORY_TO_CLASS
+from sensorfuse.errors import ConfigError
+from sensorfuse.synth.config import SynthConfig, scene_names, token
+from sensorfuse.synth.scene import SceneCtx, actor_colors, build_world, generate_scene
+from sensorfuse.synth.tables import Tables, static_tables
+from sensorfuse.synth.taxonomy import TAXONOMY
+from sensorfuse.utils.atomic import atomic_dir
+
+T0_US = 1_533_000_000_000_000  # 2018-07-31, like the real logs
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    """What was generated and how fast."""
+
+    out_dir: Path
+    version: str
+    scenes: int
+    samples: int
+    sweeps: dict[str, int]
+    annotations: dict[str, int]
+    seconds: float
+    splits: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def sweeps_per_second(self) -> float:
+        return sum(self.sweeps.values()) / max(self.seconds, 1e-9)
+
+    def format(self) -> str:
+        lines = [
+            f"synthetic world {self.out_dir} ({self.version}): {self.scenes} scenes, {self.samples} samples, "
+            f"{sum(self.sweeps.values())} sweeps in {self.seconds:.1f} s ({self.sweeps_per_second:.0f} sweeps/s)",
+            "  sweeps per sensor: " + ", ".join(f"{k} {v}" for k, v in sorted(self.sweeps.items())),
+            "  annotations per class: " + ", ".join(f"{k} {v}" for k, v in sorted(self.annotations.items())),
+            "  splits: " + ", ".join(f"{k} {len(v)}" for k, v in self.splits.items()),
+        ]
+        return "\n".join(lines)
+
+
+def _check_out(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(f"{out_dir}: output directory already exists (pass --overwrite to replace it)")
+    parent = out_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{out_dir}: cannot write there ({parent} is not a directory)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{out_dir}: cannot write there ({parent} is not writable)")
+
+
+def _scene_job(
+    job: tuple[SynthConfig, int, str, str, Path, dict[str, str], dict[str, np.ndarray]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Generate one scene (in a worker process); returns its table records and sweeps per channel."""
+    cfg, index, name, split, root, cs_tokens, intrinsics = job
+    cv2.setNumThreads(1)
+    rig = load_rig(cfg.rig_path)
+    tables = Tables()
+    ego, actors = build_world(cfg, index, cfg.scene_seconds)
+    log_token = token(cfg.seed, "log", name)
+    logfile = f"synth-s{cfg.seed}-{name}"
+    tables.add(
+        "log",
+        {"token": log_token, "logfile": logfile, "vehicle": "synth", "date_captured": "2018-07-31",
+         "location": "synth-city"},
+    )  # fmt: skip
+    ctx = SceneCtx(
+        cfg, rig, root, tables, cs_tokens, ego, actors, actor_colors(actors), logfile,
+        T0_US + index * 3_600_000_000, name, intrinsics,
+    )  # fmt: skip
+    desc = f"synthetic ({split}): curvy road, {len(actors)} actors"
+    counts = generate_scene(ctx, token(cfg.seed, "scene", name), log_token, desc, [cfg.seed, index, 2])
+    return tables.records, counts
+
+
+def generate(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False) -> SynthSummary:
+    """Generate the world described by ``cfg`` into ``out_dir`` (built atomically)."""
+    cfg.validate()
+    out_dir = Path(out_dir)
+    _check_out(out_dir, overwrite)
+    rig = load_rig(cfg.rig_path)
+    if len(rig.channels("lidar")) != 1:
+        raise ConfigError(
+            f"{cfg.rig_path}: the generator needs exactly one lidar, got {rig.channels('lidar')}"
+        )
+    names = scene_names(cfg)
+    start = time.perf_counter()
+    sweeps: Counter[str] = Counter()
+    with atomic_dir(out_dir, overwrite=overwrite) as root:
+        tables = Tables()
+        cs_tokens = static_tables(tables, rig, cfg.image_width, cfg.image_height, cfg.seed)
+        intrinsics = {
+            ch: scale_intrinsics(
+                s.intrinsic, cfg.image_width / s.image_size[0], cfg.image_height / s.image_size[1]
+            )
+            for ch, s in rig.sensors.items()
+            if s.intrinsic is not None and s.image_size is not None
+        }
+        jobs = [
+            (cfg, index, name, split, root, cs_tokens, intrinsics)
+            for index, (name, split) in enumerate(names)
+        ]
+        workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
+        bar = tqdm(total=len(jobs), desc="synth scenes", disable=not cfg.progress)
+        if workers <= 1:
+            results: Iterable[tuple[dict[str, list[dict[str, Any]]], dict[str, int]]] = map(_scene_job, jobs)
+        else:  # scenes are independent (own seed): generate them in parallel, merge in scene order
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            results = pool.map(_scene_job, jobs)
+        for records, counts in results:
+            for table, recs in records.items():
+                tables.records[table].extend(recs)
+            sweeps.update(counts)
+            bar.update(1)
+        bar.close()
+        if workers > 1:
+            pool.shutdown()
+        splits = {"train": [n for n, s in names if s == "train"], "val": [n for n, s in names if s == "val"]}
+        if cfg.splits_path is not None:
+            (root / cfg.version).mkdir(parents=True, exist_ok=True)
+            (root / cfg.version / "splits.json").write_text(json.dumps(splits))
+        tables.write(root, cfg.version, cfg.seed)
+        cat_name = {c["token"]: c["name"] for c in TAXONOMY["category"]}
+        inst_cat = {i["token"]: cat_name[i["category_token"]] for i in tables.records["instance"]}
+        per_class = Counter(
+            CATEGORY_TO_CLASS.get(inst_cat[a["instance_token"]], inst_cat[a["instance_token"]])
+            for a in tables.records["sample_annotation"]
+        )
+        n_samples = len(tables.records["sample"])
+    return SynthSummary(
+        out_dir,
+        cfg.version,
+        len(names),
+        n_samples,
+        dict(sweeps),
+        dict(per_class),
+        time.perf_counter() - start,
+        splits,
+    )
