@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.index import NuScenesIndex
@@ -38,7 +37,6 @@ class FusionDataset(Dataset[SensorSample]):
         self.index = index
         self.cfg = cfg or SampleConfig()
         self.augment = augment
-        self._worker_ready = False
         if isinstance(split_or_tokens, str):
             self.tokens = index.split_tokens(split_or_tokens)
         else:
@@ -50,9 +48,8 @@ class FusionDataset(Dataset[SensorSample]):
         return len(self.tokens)
 
     def __getitem__(self, i: int) -> SensorSample:
-        if not self._worker_ready and get_worker_info() is not None:
-            cv2.setNumThreads(1)  # one process per core: no OpenCV thread pool fighting the other workers
-            self._worker_ready = True
+        # No cv2.setNumThreads() here: called in a forked worker after the parent used OpenCV's thread pool,
+        # it deadlocks (seen with DataLoader workers after a parent-side load_sample).
         sample = load_sample(self.index, self.tokens[i], self.cfg)
         if self.augment is not None:
             rng = np.random.default_rng([torch.initial_seed() % 2**32, i])

@@ -32,8 +32,8 @@ def test_grid_rejects_bad_spec(kw: dict) -> None:
 
 def test_presets_load_with_declared_sizes() -> None:
     s, b = small_config(), bevfusion_config()
-    assert s.grid.shape == (128, 128) and b.grid.shape == (180, 180)
-    assert round((s.camera.depth_max - s.camera.depth_min) / s.camera.depth_step) == 32
+    assert s.grid.shape == (64, 64) and b.grid.shape == (180, 180)
+    assert round((s.camera.depth_max - s.camera.depth_min) / s.camera.depth_step) == 24
     assert b.lidar.pillar_size == 0.075 and b.grid.stride_for(b.lidar.pillar_size, "x") == 8
 
 
