@@ -1,0 +1,413 @@
+"""Ops benchmark: ``voxelize`` against its peers, and ``bev_pool`` against the torch reference.
+
+    python -m sensorfuse.bench.ops --out docs/bench/ops.json        (= make bench-ops; < 5 min on 2 cores)
+
+One run, the same inputs for every implementation, medians of many repeats, ratios taken inside the run.
+Inputs: (1) 300,000 points x 5 uniform in [-54, 54]^2 x [-5, 3] m (nearly every point its own voxel);
+(2) the real nuScenes keyframe merged with 9 earlier sweeps simulated by ego motion (skipped if absent).
+Peers (optional, never runtime dependencies): a torch.unique implementation (below), spconv's PointToVoxel,
+open3d.ml.torch.ops.voxelize, mmcv's Voxelization. A peer missing from this interpreter is measured in
+``.venv-bench`` (tools/setup_bench_env.sh) through ``--worker``, else reported "not installed".
+The bandwidth bound is one streaming pass over input + output at the copy bandwidth measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+RANGE = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
+GRIDS: dict[str, dict[str, Any]] = {
+    "voxel 0.075x0.075x0.2 P10 V120k": {
+        "voxel_size": (0.075, 0.075, 0.2),
+        "max_points": 10,
+        "max_voxels": 120_000,
+    },
+    "pillar 0.2x0.2x8 P32 V40k": {"voxel_size": (0.2, 0.2, 8.0), "max_points": 32, "max_voxels": 40_000},
+}
+PEERS = ("torch.unique", "spconv", "open3d.ml", "mmcv")
+BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
+
+
+def uniform_cloud(n: int = 300_000, seed: int = 0) -> np.ndarray:
+    """(n, 5) float32 uniform in [-54, 54]^2 x [-5, 3] m, features uniform in [0, 1)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = np.array([-54, -54, -5, 0, 0]), np.array([54, 54, 3, 1, 1])
+    return (lo + (hi - lo) * rng.random((n, 5))).astype(np.float32)
+
+
+def realistic_cloud(sweeps: int = 10, seed: int = 0) -> np.ndarray | None:
+    """The real keyframe + (sweeps - 1) earlier sweeps seen from poses 50 ms apart (8 m/s, 0.1 rad/s yaw).
+
+    Column 4 becomes the time lag (s), as in nuScenes multi-sweep clouds. None if the file is absent.
+    """
+    root = Path(os.environ.get("SENSORFUSE_REALDATA", REPO.parent / "shared" / "realdata"))
+    files = sorted((root / "nuscenes-mini-sample").glob("*LIDAR_TOP*.pcd.bin"))
+    if not files:
+        return None
+    key = np.fromfile(files[0], dtype=np.float32).reshape(-1, 5)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(sweeps):
+        dt = 0.05 * k
+        yaw = -0.1 * dt
+        rot = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+        sweep = key[rng.random(len(key)) < 0.9].copy()  # each sweep sees a slightly different subset
+        sweep[:, :3] = sweep[:, :3] @ rot.T.astype(np.float32) + np.array([-8.0 * dt, 0, 0], dtype=np.float32)
+        sweep[:, 4] = dt
+        out.append(sweep)
+    return np.concatenate(out)
+
+
+def torch_unique_voxelize(points: Any, voxel_size: Any, max_points: int, max_voxels: int) -> Any:
+    """The usual torch peer: torch.unique of linear keys, voxels in key order (not first-seen)."""
+    import torch
+
+    lo = torch.tensor(RANGE[:3])
+    size = torch.tensor(voxel_size, dtype=torch.float32)
+    dims = torch.round((torch.tensor(RANGE[3:]) - lo) / size).long()
+    q = torch.floor((points[:, :3] - lo) / size).long()
+    ok = ((q >= 0) & (q < dims)).all(1)
+    q, pts = q[ok], points[ok]
+    keys = (q[:, 2] * dims[1] + q[:, 1]) * dims[0] + q[:, 0]
+    uniq, inv, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+    order = torch.argsort(inv, stable=True)
+    slot = torch.empty_like(inv)
+    slot[order] = torch.arange(len(inv)) - (torch.cumsum(counts, 0) - counts)[inv[order]]
+    keep = (inv < max_voxels) & (slot < max_points)
+    voxels = torch.zeros(min(len(uniq), max_voxels), max_points, points.shape[1])
+    voxels[inv[keep], slot[keep]] = pts[keep]
+    return voxels, uniq[:max_voxels], torch.clamp(counts[:max_voxels], max=max_points)
+
+
+def make_peer(name: str, grid: dict[str, Any], n_features: int) -> Callable[[np.ndarray], Any]:
+    """A callable running peer ``name`` on (N, C) float32 numpy points; ImportError if not installed."""
+    import torch
+
+    vs, p_max, v_max = grid["voxel_size"], grid["max_points"], grid["max_voxels"]
+    if name == "torch.unique":
+        return lambda p: torch_unique_voxelize(torch.from_numpy(p), vs, p_max, v_max)
+    if name == "spconv":
+        from spconv.pytorch.utils import PointToVoxel
+
+        gen = PointToVoxel(list(vs), list(RANGE), n_features, v_max, p_max, device=torch.device("cpu"))
+        return lambda p: gen(torch.from_numpy(p))
+    if name == "open3d.ml":
+        import open3d.ml.torch as ml3d
+
+        args = (
+            torch.tensor(vs, dtype=torch.float32),
+            torch.tensor(RANGE[:3]),
+            torch.tensor(RANGE[3:]),
+            p_max,
+            v_max,
+        )
+        return lambda p: ml3d.ops.voxelize(
+            torch.from_numpy(p[:, :3].copy()), torch.tensor([0, len(p)]), *args
+        )
+    if name == "mmcv":
+        from mmcv.ops import Voxelization
+
+        layer = Voxelization(list(vs), list(RANGE), p_max, v_max)
+        return lambda p: layer(torch.from_numpy(p))
+    raise ValueError(name)
+
+
+def time_ms(fn: Callable[[], Any], min_reps: int = 7, budget_s: float = 2.0, warmup: int = 2) -> list[float]:
+    """Wall times (ms) of ``fn``: ``warmup`` untimed calls, then at least ``min_reps`` within ~``budget_s``."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < 200):
+        t0 = time.perf_counter()
+        fn()
+        times.append(1e3 * (time.perf_counter() - t0))
+    return times
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], min_rounds: int = 7, budget_s: float = 4.0
+) -> dict[str, list[float]]:
+    """Wall times (ms) of several functions measured in rounds (one call of each per round), so that load
+    from other processes on a shared machine hits all of them alike; 2 warm-up calls each."""
+    for fn in fns.values():
+        fn()
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or (time.perf_counter() - start < budget_s and rounds < 100):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(1e3 * (time.perf_counter() - t0))
+        rounds += 1
+    return times
+
+
+def copy_bandwidth_gbs(mb: int = 256) -> float:
+    """Streaming copy bandwidth (GB/s, read + write bytes) of this machine, median of 7."""
+    src = np.ones(mb * 2**20 // 8)
+    dst = np.empty_like(src)
+    times = time_ms(lambda: np.copyto(dst, src), min_reps=7, budget_s=0.0)
+    return float(2 * src.nbytes / (np.median(times) * 1e-3) / 1e9)
+
+
+def summary(times: list[float], n_points: int) -> dict[str, Any]:
+    med = float(np.median(times))
+    return {
+        "median_ms": med,
+        "min_ms": float(np.min(times)),
+        "p90_ms": float(np.percentile(times, 90)),
+        "reps": len(times),
+        "mpts_per_s": n_points / med / 1e3,
+    }
+
+
+def peer_callable(name: str, grid_name: str, cloud: np.ndarray) -> Callable[[], Any] | str:
+    """A zero-argument call of peer ``name`` on ``cloud`` in this interpreter, or why it is unavailable."""
+    try:
+        fn = make_peer(name, GRIDS[grid_name], cloud.shape[1])
+    except ImportError as exc:
+        return f"not installed ({exc.name or exc})"
+    return partial(fn, cloud)
+
+
+def run_peer_elsewhere(name: str, grid_name: str, cloud_path: Path, why: str) -> dict[str, Any]:
+    """Time a peer missing here in .venv-bench (same saved input); {"status": why} when that fails too."""
+    in_bench_venv = Path(sys.prefix).resolve() == BENCH_PYTHON.parents[1].resolve()
+    if not BENCH_PYTHON.exists() or in_bench_venv:
+        return {"status": why}
+    cmd = [str(BENCH_PYTHON), "-m", "sensorfuse.bench.ops", "--worker", name, grid_name, str(cloud_path)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"status": f"failed in .venv-bench: {proc.stderr.strip().splitlines()[-1:]}"}
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), where=".venv-bench")
+
+
+def bench_voxelize(clouds: dict[str, np.ndarray], bandwidth: float, workdir: Path) -> list[dict[str, Any]]:
+    """One row per (input, grid, implementation), with speedup vs the best peer and x the bandwidth bound."""
+    from tqdm import tqdm
+
+    rows = []
+    cases = [(c, g) for c in clouds for g in GRIDS]
+    for cloud_name, grid_name in tqdm(cases, desc="voxelize", file=sys.stderr):
+        path = workdir / f"{cloud_name}.npy"
+        np.save(path, clouds[cloud_name])
+        rows += _bench_case(cloud_name, clouds[cloud_name], grid_name, bandwidth, path)
+    return rows
+
+
+def _bench_case(
+    cloud_name: str, cloud: np.ndarray, grid_name: str, bandwidth: float, path: Path
+) -> list[dict[str, Any]]:
+    import torch
+
+    from sensorfuse.ops import voxelize
+
+    grid = GRIDS[grid_name]
+    args = (grid["voxel_size"], RANGE, grid["max_points"], grid["max_voxels"])
+    res = voxelize(cloud, *args)
+    out_bytes = sum(a.nbytes for a in (res.voxels, res.coords, res.num_points, res.point_to_voxel))
+    bound_ms = (cloud.nbytes + out_bytes) / (bandwidth * 1e9) * 1e3
+    tcloud = torch.from_numpy(cloud)
+    fns: dict[str, Callable[[], Any]] = {
+        "sensorfuse numba": partial(voxelize, cloud, *args),
+        "sensorfuse torch reference": partial(voxelize, tcloud, *args, backend="reference"),
+    }
+    missing = {}
+    for peer in PEERS:
+        fn = peer_callable(peer, grid_name, cloud)
+        if isinstance(fn, str):
+            missing[peer] = fn
+        else:
+            fns[peer] = fn
+    impls = {name: {"status": "ok", **summary(t, len(cloud))} for name, t in time_interleaved(fns).items()}
+    for peer, why in missing.items():
+        impls[peer] = run_peer_elsewhere(peer, grid_name, path, why)
+    peer_ms = [impls[p]["median_ms"] for p in PEERS if impls[p]["status"] == "ok"]
+    best = min(peer_ms) if peer_ms else float("nan")
+    best_min = min((impls[p]["min_ms"] for p in PEERS if impls[p]["status"] == "ok"), default=float("nan"))
+    rows = []
+    for name, r in impls.items():
+        if r["status"] == "ok":
+            r["speedup_vs_best_peer"] = best / r["median_ms"]
+            r["speedup_vs_best_peer_min"] = best_min / r["min_ms"]
+            r["x_bandwidth_bound"] = r["median_ms"] / bound_ms
+        meta = {"input": cloud_name, "grid": grid_name, "impl": name, "n_points": len(cloud)}
+        rows.append({**meta, "num_voxels": res.num_voxels, "bound_ms": bound_ms, **r})
+    return rows
+
+
+def lss_geometry(n_cam: int, d: int, h: int, w: int, grid: int = 200, res: float = 0.5) -> Any:
+    """cell_index (1, n_cam, d, h, w) of a ring of cameras: depth bins 1-60 m, 60 deg fields of view."""
+    import torch
+
+    depth = torch.linspace(1.0, 60.0, d)[:, None, None]
+    ang = torch.linspace(-0.5, 0.5, w)[None, None, :]
+    cams = []
+    for k in range(n_cam):
+        yaw = 2 * np.pi * k / n_cam + ang
+        x = (depth * torch.cos(yaw)).expand(d, h, w)
+        y = (depth * torch.sin(yaw)).expand(d, h, w)
+        ix, iy = torch.floor(x / res + grid / 2).long(), torch.floor(y / res + grid / 2).long()
+        ok = (ix >= 0) & (ix < grid) & (iy >= 0) & (iy < grid)
+        cams.append(torch.where(ok, iy * grid + ix, torch.full_like(ix, -1)))
+    return torch.stack(cams)[None]
+
+
+def bench_bev_pool() -> list[dict[str, Any]]:
+    """bev_pool forward and forward + backward, Numba kernel vs torch reference (float32)."""
+    import torch
+
+    from sensorfuse.ops import bev_pool
+    from sensorfuse.ops.bev_pool import bev_pool_reference
+
+    rows = []
+    shapes = {"LSS 6x41x8x22 C64": (6, 41, 8, 22, 64), "BEVDet 6x59x16x44 C80": (6, 59, 16, 44, 80)}
+    for name, (n_cam, d, h, w, c) in shapes.items():
+        idx = lss_geometry(n_cam, d, h, w)
+        feats = torch.randn(1, n_cam, d, h, w, c, requires_grad=True)
+        fns: dict[str, Callable[[], torch.Tensor]] = {
+            "sensorfuse numba": partial(bev_pool, feats, idx, (200, 200)),
+            "torch reference": partial(bev_pool_reference, feats, idx, (200, 200)),
+        }
+        n = feats[..., 0].numel()
+        fwd = time_interleaved({k: partial(_forward_only, fn) for k, fn in fns.items()}, min_rounds=5)
+        both = time_interleaved({k: partial(_forward_backward, fn) for k, fn in fns.items()}, min_rounds=5)
+        for impl in fns:
+            f, b = summary(fwd[impl], n), summary(both[impl], n)
+            rows.append(
+                {
+                    "shape": name,
+                    "impl": impl,
+                    "forward_ms": f["median_ms"],
+                    "fwd_bwd_ms": b["median_ms"],
+                    "forward_min_ms": f["min_ms"],
+                    "fwd_bwd_min_ms": b["min_ms"],
+                }
+            )
+        ref = rows[-1]
+        for r in rows[-2:]:
+            r["speedup_forward"] = ref["forward_ms"] / r["forward_ms"]
+            r["speedup_fwd_bwd"] = ref["fwd_bwd_ms"] / r["fwd_bwd_ms"]
+    return rows
+
+
+def _forward_only(fn: Callable[[], Any]) -> None:
+    fn().detach()
+
+
+def _forward_backward(fn: Callable[[], Any]) -> None:
+    fn().sum().backward()
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# Ops benchmark (`voxelize`, `bev_pool`)",
+        "",
+        f"Command: `{result['command']}` (= `make bench-ops`). Machine: {result['machine']}.",
+        f"Load average before/after: {result['loadavg_before']} / {result['loadavg_after']}"
+        " (a shared machine: compare only rows of one run).",
+        f"Copy bandwidth measured in this run: {result['copy_bandwidth_gbs']:.1f} GB/s; `x bandwidth bound` ="
+        " median / (one streaming pass over input + output at that bandwidth).",
+        "`speedup vs best peer` = fastest peer's median / this row's median (peers: torch.unique, spconv,"
+        " open3d.ml, mmcv). mmcv is not installed (source build only; see docs/ops.md). GPU: not measured"
+        " (no GPU lent).",
+        "",
+        "| input | grid | implementation | median ms | min ms | Mpts/s | speedup vs best peer (median / min)"
+        " | x bandwidth bound |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["voxelize"]:
+        if r["status"] != "ok":
+            lines.append(f"| {r['input']} | {r['grid']} | {r['impl']} | {r['status']} | | | | |")
+            continue
+        lines.append(
+            f"| {r['input']} | {r['grid']} | {r['impl']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
+            f"{r['mpts_per_s']:.1f} | {r['speedup_vs_best_peer']:.2f} / {r['speedup_vs_best_peer_min']:.2f} | "
+            f"{r['x_bandwidth_bound']:.1f} |"
+        )
+    lines += [
+        "",
+        "| bev_pool shape | implementation | forward ms median (min) | fwd+bwd ms median (min) | speedup fwd | speedup fwd+bwd |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in result["bev_pool"]:
+        lines.append(
+            f"| {r['shape']} | {r['impl']} | {r['forward_ms']:.2f} ({r['forward_min_ms']:.2f}) | "
+            f"{r['fwd_bwd_ms']:.2f} ({r['fwd_bwd_min_ms']:.2f}) | "
+            f"{r['speedup_forward']:.1f} | {r['speedup_fwd_bwd']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "ops.json")
+    parser.add_argument("--worker", nargs=3, metavar=("PEER", "GRID", "CLOUD_NPY"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        peer, grid_name, path = args.worker
+        fn = peer_callable(peer, grid_name, np.load(path))
+        n = len(np.load(path))
+        print(
+            json.dumps({"status": fn} if isinstance(fn, str) else {"status": "ok", **summary(time_ms(fn), n)})
+        )
+        return 0
+    import numba
+    import torch
+
+    from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
+
+    result: dict[str, Any] = {
+        "command": "python -m sensorfuse.bench.ops --out " + str(args.out),
+        "machine": f"{_cpu_name()}, {os.cpu_count()} cores, numba threads "
+        f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}, python {platform.python_version()}",
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "copy_bandwidth_gbs": copy_bandwidth_gbs(),
+    }
+    clouds = {"uniform 300k": uniform_cloud()}
+    real = realistic_cloud()
+    if real is None:
+        print("realistic input skipped: no LIDAR_TOP .pcd.bin under ../shared/realdata", file=sys.stderr)
+    else:
+        clouds[f"real keyframe + 9 sweeps ({len(real) // 1000}k)"] = real
+    with tempfile.TemporaryDirectory() as tmp:
+        result["voxelize"] = bench_voxelize(clouds, result["copy_bandwidth_gbs"], Path(tmp))
+    result["bev_pool"] = bench_bev_pool()
+    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    table = markdown(result)
+    print(table)
+    atomic_write_json(args.out, result, indent=2)
+    atomic_write_text(args.out.with_suffix(".md"), table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""bev_pool: Numba kernels == torch reference, forward and backward (gradcheck)."""
+
+from __future__ import annotations
+
+import numba
+import pytest
+import torch
+
+from sensorfuse.errors import ConfigError, DataError
+from sensorfuse.ops import bev_pool
+from sensorfuse.ops.bev_pool import bev_pool_reference
+
+
+def _inputs(
+    b: int = 2,
+    n_cam: int = 2,
+    d: int = 3,
+    h: int = 4,
+    w: int = 5,
+    c: int = 6,
+    grid: tuple[int, int] = (4, 5),
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(b, n_cam, d, h, w, c, generator=g, dtype=torch.float64)
+    idx = torch.randint(-1, grid[0] * grid[1], (b, n_cam, d, h, w), generator=g)
+    return feats, idx
+
+
+def test_forward_equals_reference() -> None:
+    feats, idx = _inputs()
+    out = bev_pool(feats, idx, (4, 5), backend="numba")
+    assert out.shape == (2, 6, 4, 5) and out.dtype == torch.float64
+    torch.testing.assert_close(out, bev_pool_reference(feats, idx, (4, 5)))
+    out32 = bev_pool(feats.float(), idx, (4, 5))
+    torch.testing.assert_close(out32, bev_pool_reference(feats.float(), idx, (4, 5)), rtol=1e-5, atol=1e-5)
+
+
+def test_hand_example_and_minus_one_ignored() -> None:
+    feats = torch.arange(4, dtype=torch.float32).reshape(1, 1, 1, 1, 4, 1)
+    idx = torch.tensor([2, -1, 2, 0]).reshape(1, 1, 1, 1, 4)
+    out = bev_pool(feats, idx, (1, 3))
+    torch.testing.assert_close(out, torch.tensor([[[[3.0, 0.0, 2.0]]]]))  # cell 2 = 0 + 2, cell 0 = 3
+
+
+def test_gradcheck_and_backward_equals_reference() -> None:
+    feats, idx = _inputs(b=1, n_cam=2, d=2, h=2, w=3, c=3, grid=(3, 3))
+    feats.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda f: bev_pool(f, idx, (3, 3), backend="numba"), (feats,))
+    g = torch.randn(1, 3, 3, 3, dtype=torch.float64)
+    (fast,) = torch.autograd.grad(bev_pool(feats, idx, (3, 3)), feats, g)
+    (ref,) = torch.autograd.grad(bev_pool_reference(feats, idx, (3, 3)), feats, g)
+    torch.testing.assert_close(fast, ref)
+    assert torch.all(fast[idx == -1] == 0)
+
+
+def test_bitwise_independent_of_thread_count() -> None:
+    feats, idx = _inputs(b=1, d=20, h=8, w=16, c=16, grid=(6, 6))
+    feats = feats.float()
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = bev_pool(feats, idx, (6, 6))
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = bev_pool(feats, idx, (6, 6))
+    finally:
+        numba.set_num_threads(before)
+    assert torch.equal(one, many)
+
+
+def test_empty_and_all_outside() -> None:
+    feats, idx = _inputs(d=0)
+    assert torch.equal(bev_pool(feats, idx, (4, 5)), torch.zeros(2, 6, 4, 5, dtype=torch.float64))
+    feats, idx = _inputs()
+    assert torch.equal(
+        bev_pool(feats, torch.full_like(idx, -1), (4, 5)), torch.zeros(2, 6, 4, 5, dtype=torch.float64)
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"feats": torch.zeros(2, 3, 4)}, DataError, r"\[feats\]"),
+        ({"feats": torch.zeros(1, 1, 1, 1, 2, 3, dtype=torch.int32)}, DataError, r"float32/float64"),
+        ({"cell_index": torch.zeros(1, 1, 1, 1, 2, dtype=torch.int32)}, DataError, r"\[cell_index\].*int64"),
+        ({"cell_index": torch.zeros(1, 1, 1, 2, 1, dtype=torch.int64)}, DataError, r"expected shape"),
+        ({"cell_index": torch.full((1, 1, 1, 1, 2), 6)}, DataError, r"outside \[-1, 6\)"),
+        ({"cell_index": torch.full((1, 1, 1, 1, 2), -2)}, DataError, r"outside \[-1, 6\)"),
+        (
+            {"cell_index": torch.full((1, 1, 1, 1, 2), 6), "backend": "reference"},
+            DataError,
+            r"must lie in \[-1, 6\)",
+        ),
+        ({"grid_hw": (0, 3)}, ConfigError, r"grid_hw must be positive"),
+        ({"backend": "fast"}, ConfigError, r"backend must be one of"),
+        ({"backend": "cuda"}, ConfigError, r"needs CUDA tensors"),
+    ],
+)
+def test_bad_input_is_a_clear_error(change: dict, error: type, match: str) -> None:
+    args = {
+        "feats": torch.zeros(1, 1, 1, 1, 2, 3),
+        "cell_index": torch.zeros(1, 1, 1, 1, 2, dtype=torch.int64),
+    }
+    args |= {"grid_hw": (2, 3), "backend": "auto"}
+    args |= change
+    with pytest.raises(error, match=match):
+        bev_pool(**args)
