@@ -41,3 +41,13 @@ def test_atomic_dir_success_and_failure(tmp_path: Path) -> None:
     with atomic_dir(final, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("y")
     assert sorted(f.name for f in final.iterdir()) == ["new.txt"]
+
+
+def test_atomic_write_uses_normal_file_permissions(tmp_path: Path) -> None:
+    import os
+
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)
