@@ -8,14 +8,13 @@ out: a camera gets ``present=False``; a modality whose sensors are all missing i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import numpy as np
 
-from sensorfuse.calib.camera import cam_from_lidar
 from sensorfuse.classes import LIDAR
-from sensorfuse.data.chain import ego_from_sensor, existing_file, global_from_ego
+from sensorfuse.data.chain import ego_from_sensor, existing_file, global_from_ego, global_from_sensor
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.gt import load_gt
 from sensorfuse.data.images import load_camera_image
@@ -55,19 +54,32 @@ def _keyframe(index: NuScenesIndex, sample_token: str, channel: str, t_ref: int,
     return str(tok)
 
 
-def _cameras(
-    index: NuScenesIndex, token: str, lidar_tok: str, t_ref: int, cfg: SampleConfig, missing: dict[str, str]
+def load_cameras(
+    index: NuScenesIndex,
+    chosen: Mapping[str, str],
+    global_from_ref: Transform,
+    cfg: SampleConfig,
+    missing: dict[str, str],
+    guard: Callable[[str, Callable[[], bool]], bool | None] | None = None,
 ) -> CameraSet | None:
+    """The cameras of ``cfg.cameras`` whose sample_data token is in ``chosen`` (channel → token).
+
+    Each image is decoded at ``cfg.image_size`` with its intrinsics updated, and ``cam_from_ref`` is taken at
+    the camera's own timestamp: ``cam_from_global(t_cam) @ global_from_ref``. Keyframe loading and replay
+    (any sweep, chosen causally) both use this. ``guard(channel, fn)`` runs one camera's loader and decides
+    what a :class:`DataError` does (default: :func:`_guard` with ``cfg.on_missing``); a camera absent from
+    ``chosen`` or failing is ``present=False``. Returns None when no camera is present.
+    """
     n = len(cfg.cameras)
     h, w = cfg.image_size
     images = np.zeros((n, h, w, 3), np.uint8)
     intr = np.tile(np.eye(3, dtype=np.float32), (n, 1, 1))
     cfr = np.tile(np.eye(4, dtype=np.float32), (n, 1, 1))
     present = np.zeros(n, bool)
-    ego_from_lidar, g_lidar = ego_from_sensor(index, lidar_tok), global_from_ego(index, lidar_tok)
+    run = guard or (lambda channel, fn: _guard(missing, channel, cfg, fn))
 
     def one(i: int, channel: str) -> bool:
-        tok = _keyframe(index, token, channel, t_ref, cfg)
+        tok = chosen[channel]
         rec = index.sample_data[tok]
         k = index.calib[rec["calib"]]["intrinsic"]
         if k is None:
@@ -82,18 +94,34 @@ def _cameras(
             cfg.image_scale,
         )
         images[i], intr[i] = img, k_out
-        cfr[i] = cam_from_lidar(
-            ego_from_lidar, g_lidar, global_from_ego(index, tok), ego_from_sensor(index, tok)
-        ).matrix
+        cfr[i] = (global_from_sensor(index, tok).inverse() @ global_from_ref).matrix
         return True
 
     for i, channel in enumerate(cfg.cameras):
-        present[i] = bool(_guard(missing, channel, cfg, lambda i=i, c=channel: one(i, c)))  # type: ignore[misc]
+        if channel in chosen:
+            present[i] = bool(run(channel, lambda i=i, c=channel: one(i, c)))  # type: ignore[misc]
     if not present.any():
         return None
     return CameraSet(
         channels=tuple(cfg.cameras), images=images, intrinsics=intr, cam_from_ref=cfr, present=present
     )
+
+
+def _keyframe_cameras(
+    index: NuScenesIndex,
+    token: str,
+    global_from_ref: Transform,
+    t_ref: int,
+    cfg: SampleConfig,
+    missing: dict[str, str],
+) -> CameraSet | None:
+    """The keyframe's cameras; a camera without a keyframe within tolerance is missing (or raises)."""
+    chosen = {}
+    for channel in cfg.cameras:
+        tok = _guard(missing, channel, cfg, lambda c=channel: _keyframe(index, token, c, t_ref, cfg))  # type: ignore[misc]
+        if tok is not None:
+            chosen[channel] = tok
+    return load_cameras(index, chosen, global_from_ref, cfg, missing)
 
 
 def _radar(
@@ -143,7 +171,7 @@ def load_sample(index: NuScenesIndex, sample_token: str, cfg: SampleConfig | Non
     missing: dict[str, str] = {}
     lidar = _guard(missing, LIDAR, cfg, lambda: load_lidar(index, lidar_tok, ref_from_global, cfg))
     radar = _radar(index, sample_token, ref_from_global, t_ref, cfg, missing)
-    cameras = _cameras(index, sample_token, lidar_tok, t_ref, cfg, missing)
+    cameras = _keyframe_cameras(index, sample_token, global_from_ref, t_ref, cfg, missing)
     gt = load_gt(index, sample_token, ref_from_global, cfg.drop_empty_boxes) if cfg.load_gt else None
     meta = SampleMeta(
         sample_token=sample_token,

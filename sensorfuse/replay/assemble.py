@@ -19,16 +19,16 @@ from typing import TypeVar
 import numpy as np
 
 from sensorfuse.classes import LIDAR
-from sensorfuse.data.chain import ego_from_sensor, existing_file, global_from_sensor
+from sensorfuse.data.chain import ego_from_sensor, global_from_sensor
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.gt import load_gt
-from sensorfuse.data.images import load_camera_image
 from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.data.points import load_lidar, load_radar_channel
+from sensorfuse.data.sample import load_cameras
 from sensorfuse.errors import DataError
 from sensorfuse.geometry import Transform
 from sensorfuse.replay.frames import Frame
-from sensorfuse.structures import CameraSet, PointCloud, RadarPoints, SampleMeta, SensorSample
+from sensorfuse.structures import PointCloud, RadarPoints, SampleMeta, SensorSample
 
 T = TypeVar("T")
 _LAG_MATCH_US = 200  # a point's sweep is identified by its time lag (float32 s) to within this
@@ -47,52 +47,6 @@ def keep_arrived(points: np.ndarray, t_ref: int, arrived_us: Collection[int]) ->
     hi = arrived[np.clip(j, 0, arrived.size - 1)]
     near = np.minimum(np.abs(lo - sweep_t), np.abs(hi - sweep_t))
     return points[near <= _LAG_MATCH_US]
-
-
-def _camera(
-    index: NuScenesIndex, tok: str, global_from_ref: Transform, cfg: SampleConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One camera: image (H, W, 3) uint8, intrinsics (3, 3) of the output image, cam_from_ref (4, 4)."""
-    rec = index.sample_data[tok]
-    k = index.calib[rec["calib"]]["intrinsic"]
-    if k is None:
-        raise DataError(
-            tok, f"camera {rec['channel']} has no camera_intrinsic in calibrated_sensor", "camera_intrinsic"
-        )
-    img, k_out = load_camera_image(
-        existing_file(index, tok),
-        np.asarray(k),
-        (rec["width"], rec["height"]),
-        cfg.image_size,
-        cfg.image_scale,
-    )
-    return img, k_out, (global_from_sensor(index, tok).inverse() @ global_from_ref).matrix
-
-
-def _cameras(
-    index: NuScenesIndex,
-    chosen: Mapping[str, str],
-    global_from_ref: Transform,
-    cfg: SampleConfig,
-    missing: dict[str, str],
-) -> CameraSet | None:
-    """The chosen cameras; a camera whose image is broken is marked missing."""
-    n = len(cfg.cameras)
-    h, w = cfg.image_size
-    images = np.zeros((n, h, w, 3), np.uint8)
-    intr = np.tile(np.eye(3, dtype=np.float32), (n, 1, 1))
-    cam_from_ref = np.tile(np.eye(4, dtype=np.float32), (n, 1, 1))
-    present = np.zeros(n, bool)
-    for i, ch in enumerate(cfg.cameras):
-        if ch not in chosen:
-            continue
-        got = _guarded(missing, ch, lambda c=ch: _camera(index, chosen[c], global_from_ref, cfg))  # type: ignore[misc]
-        if got is not None:
-            images[i], intr[i], cam_from_ref[i] = got
-            present[i] = True
-    if not present.any():
-        return None
-    return CameraSet(tuple(cfg.cameras), images, intr, cam_from_ref, present)
 
 
 def _guarded(missing: dict[str, str], channel: str, fn: Callable[[], T]) -> T | None:
@@ -173,6 +127,8 @@ def assemble_frame(
         meta=meta,
         lidar=None if lidar is None else PointCloud(lidar),
         radar=RadarPoints(np.concatenate(radar_parts, axis=0)) if radar_parts else None,
-        cameras=_cameras(index, chosen, global_from_ref, cfg, missing),
+        cameras=load_cameras(
+            index, chosen, global_from_ref, cfg, missing, guard=lambda ch, fn: _guarded(missing, ch, fn)
+        ),
         gt=gt,
     )

@@ -137,7 +137,7 @@ def test_bad_scene_and_fault_specs_are_clean_errors(synth_world: tuple[Path, str
 def test_broken_sensor_file_is_reported_missing_and_replay_continues(
     synth_world: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sensorfuse.replay.assemble as assemble
+    import sensorfuse.data.sample as assemble  # the camera loader replay shares with keyframe loading
     from sensorfuse.errors import DataError
 
     real = assemble.load_camera_image
