@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sensorfuse.classes import ATTRIBUTES, DETECTION_CLASSES
@@ -40,6 +41,11 @@ def test_ground_truth_through_the_data_layer_scores_ap_one(world: tuple[Path, st
     for c in with_gt:
         assert summary["mean_dist_aps"][c] == pytest.approx(1.0), c
         assert summary["label_tp_errors"][c]["trans_err"] == pytest.approx(0.0, abs=1e-3), c
+        # size order, yaw and velocity survive global → reference frame → global (NaN where undefined)
+        errs = summary["label_tp_errors"][c]
+        assert errs["scale_err"] == pytest.approx(0.0, abs=1e-3), c
+        for key in ("orient_err", "vel_err"):
+            assert np.isnan(errs[key]) or errs[key] < 1e-2, (c, key, errs[key])
     assert summary["mean_ap"] == pytest.approx(len(with_gt) / len(DETECTION_CLASSES))
 
 
