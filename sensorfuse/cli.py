@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         command = None
     parser = build_parser(only=command)
     args = parser.parse_args(argv)
+    args.argv = argv  # the exact command line, for outputs that record how they were made
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",

@@ -75,5 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return int(main(list(args.args)) or 0)
     from sensorfuse.bench.latency import run_latency
 
-    run_latency(args, command="sensorfuse " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    run_latency(
+        args, command="sensorfuse " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
+    )
     return 0
