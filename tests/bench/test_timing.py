@@ -18,23 +18,46 @@ def _busy(ms: float) -> None:
         pass
 
 
-def test_stage_times_add_up_to_end_to_end() -> None:
+class _FakeClock:
+    """Stands in for ``time``: each busy() advances wall and CPU clocks by exactly ``ms`` (no flakiness)."""
+
+    def __init__(self) -> None:
+        self.ns = 1_000_000
+
+    def perf_counter_ns(self) -> int:
+        self.ns += 1_000  # 1 µs of bookkeeping per clock read: the glue between stages
+        return self.ns
+
+    process_time_ns = perf_counter_ns
+
+    def busy(self, ms: float) -> None:
+        self.ns += int(ms * 1e6)
+
+
+def test_stage_times_add_up_to_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sensorfuse.bench.timing as timing
+
+    clock = _FakeClock()
+    monkeypatch.setattr(timing, "time", clock)
     timer = StageTimer("cpu")
     for _ in range(5):
         with timer.frame():
             with timer.stage("load"):
-                _busy(3)
+                clock.busy(3)
             with timer.stage("lidar_encoder"):
-                _busy(2)
+                clock.busy(2)
             with timer.stage("head"):
-                _busy(1)
+                clock.busy(1)
     s = timer.summary()
     assert s.n_frames == 5
     assert s.cpu_time.n == 5 and s.cpu_time.mean > 0  # busy loops burn CPU time
     assert set(s.stages) == {"load", "lidar_encoder", "head"}
-    assert s.stages["load"].p50 >= 3.0 and s.stages["head"].p50 >= 1.0
+    assert s.stages["load"].p50 == pytest.approx(3.0, abs=0.01) and s.stages["head"].p50 == pytest.approx(
+        1.0, abs=0.01
+    )
     stage_sum = sum(st.mean_per_frame for st in s.stages.values())
-    assert stage_sum == pytest.approx(s.end_to_end.mean, rel=0.05, abs=0.3)
+    assert stage_sum == pytest.approx(6.0, abs=0.01)
+    assert s.end_to_end.mean == pytest.approx(stage_sum, abs=0.02)  # only the µs of clock reads are glue
     # without pre-processing = end to end minus load
     assert s.end_to_end_no_preprocessing.mean == pytest.approx(
         s.end_to_end.mean - s.stages["load"].mean, abs=1e-6
