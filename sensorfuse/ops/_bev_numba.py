@@ -1,80 +1,118 @@
 """Numba CPU kernels of ``bev_pool``.
 
-Forward: each thread owns a (batch, channel block) and walks the points in input order, adding straight into
-the (B, C, cells) output, so every output element is summed in the same order whatever the thread count
-(bitwise reproducible); out-of-range indices are counted in the same pass (the wrapper raises on them).
-Frustum points next to each other in memory (along W, and all of H) fall in the same or adjacent cells, so
-the strided output writes stay in cache. Backward: a parallel blocked transpose of the output gradient to
-cell-major (B, cells, C), then a parallel gather of each point's cell row.
+Forward: a serial stable counting sort of the points by cell (cell indices are bounded, so it is a histogram,
+a prefix sum and one scatter of int32 point ids; out-of-range indices are counted in the same pass and the
+wrapper raises on them), then a parallel pass over tiles of 64 cells: each tile sums its points' contiguous
+C-rows into a small cell-major buffer (in L1/L2, SIMD adds) and writes it out channel-major, 64 contiguous
+cells per channel. Every output element is written once, summed in input order, so the result is bitwise
+equal to the reference and independent of the thread count; no zero-fill of the output is needed.
+Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
+gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
+(torch.empty does not): the 100 MB feature gradient then costs ~50 page faults instead of ~25,000.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import torch
-from numba import prange
+from numba import njit, prange
 
 from sensorfuse.ops._parallel import parallel_kernel
 
 _TILE = 64
 
 
-@parallel_kernel
-def _forward(f, idx, out, block):  # type: ignore[no-untyped-def]
-    b_n, m_n, c_n = f.shape
-    n_cells = out.shape[2]
-    n_blocks = (c_n + block - 1) // block
+@njit(cache=True)
+def _sort_by_cell(idx, starts, order):  # type: ignore[no-untyped-def]
+    """Stable counting sort of each batch's valid points by cell: cell k of batch b holds
+    ``order[b, starts[b, k]:starts[b, k + 1]]`` in input order. Returns the count of indices outside
+    [-1, cells)."""
+    b_n, m_n = idx.shape
+    n_cells = starts.shape[1] - 1
     bad = 0
-    for t in prange(b_n * n_blocks):
-        b = t // n_blocks
-        c0 = (t % n_blocks) * block
-        c1 = min(c_n, c0 + block)
+    for b in range(b_n):
+        starts[b, :] = 0
         for m in range(m_n):
             k = idx[b, m]
             if k >= 0 and k < n_cells:
-                for c in range(c0, c1):
-                    out[b, c, k] += f[b, m, c]
-            elif c0 == 0 and k != -1:
+                starts[b, k + 1] += 1
+            elif k != -1:
                 bad += 1
+        for k in range(n_cells):
+            starts[b, k + 1] += starts[b, k]
+        pos = starts[b, :n_cells].copy()
+        for m in range(m_n):
+            k = idx[b, m]
+            if k >= 0 and k < n_cells:
+                order[b, pos[k]] = m
+                pos[k] += 1
     return bad
 
 
 @parallel_kernel
+def _forward(f, order, starts, out):  # type: ignore[no-untyped-def]
+    """out (B, C, cells) = per-cell sums of f (B, M, C) rows, each summed in input order; parallel over
+    tiles of _TILE cells accumulated cell-major in a small local buffer, written out channel-major."""
+    b_n, c_n = f.shape[0], f.shape[2]
+    n_cells = out.shape[2]
+    n_tiles = (n_cells + _TILE - 1) // _TILE
+    for t in prange(b_n * n_tiles):
+        b = t // n_tiles
+        k0 = (t % n_tiles) * _TILE
+        k1 = min(n_cells, k0 + _TILE)
+        tile = np.zeros((_TILE, c_n), f.dtype)
+        for k in range(k0, k1):
+            for p in range(starts[b, k], starts[b, k + 1]):
+                m = order[b, p]
+                for c in range(c_n):
+                    tile[k - k0, c] += f[b, m, c]
+        for c in range(c_n):
+            for k in range(k0, k1):
+                out[b, c, k] = tile[k - k0, c]
+
+
+@parallel_kernel
 def _transpose(src, dst):  # type: ignore[no-untyped-def]
-    """src (B, R, S) → dst (B, S, R), in R x S tiles."""
+    """src (B, R, S) → dst (B, S, R), parallel over tiles of _TILE columns of S (each a contiguous dst block)."""
     b_n, r_n, s_n = src.shape
-    r_tiles = (r_n + _TILE - 1) // _TILE
-    for t in prange(b_n * r_tiles):
-        b = t // r_tiles
-        r0 = (t % r_tiles) * _TILE
-        r1 = min(r_n, r0 + _TILE)
-        for s in range(s_n):
-            for r in range(r0, r1):
+    s_tiles = (s_n + _TILE - 1) // _TILE
+    for t in prange(b_n * s_tiles):
+        b = t // s_tiles
+        s0 = (t % s_tiles) * _TILE
+        s1 = min(s_n, s0 + _TILE)
+        for r in range(r_n):
+            for s in range(s0, s1):
                 dst[b, s, r] = src[b, r, s]
 
 
 @parallel_kernel
 def _backward(grad_cells, idx, grad_f):  # type: ignore[no-untyped-def]
     b_n, m_n = idx.shape
+    c_n = grad_f.shape[2]
     for t in prange(b_n * m_n):
         b = t // m_n
         m = t % m_n
         k = idx[b, m]
         if k >= 0:
-            grad_f[b, m, :] = grad_cells[b, k, :]
+            for c in range(c_n):
+                grad_f[b, m, c] = grad_cells[b, k, c]
         else:
-            grad_f[b, m, :] = 0.0
+            for c in range(c_n):
+                grad_f[b, m, c] = 0.0
 
 
 def pool_forward(f: torch.Tensor, idx: torch.Tensor, n_cells: int) -> tuple[torch.Tensor, int]:
     """f (B, M, C), idx (B, M) → ((B, C, n_cells) sums, number of indices outside [-1, n_cells))."""
-    b, _, c = f.shape
-    out = torch.zeros((b, c, n_cells), dtype=f.dtype)
-    threads = numba.get_num_threads()
-    block = max(1, -(-c // max(1, threads // max(1, b))))
-    bad = int(_forward(f.cpu().numpy(), idx.cpu().numpy(), out.numpy(), block)) if f.numel() else 0
-    return out.to(f.device), bad
+    b, m, c = f.shape
+    idx_np = idx.cpu().numpy()
+    starts = np.empty((b, n_cells + 1), np.int64)
+    order = np.empty((b, m), np.int32)
+    bad = int(_sort_by_cell(idx_np, starts, order))
+    f_np = f.cpu().numpy()
+    out = np.empty((b, c, n_cells), dtype=f_np.dtype)  # numpy: huge pages for large buffers (fewer faults)
+    if not bad:
+        _forward(f_np, order, starts, out)
+    return torch.from_numpy(out).to(f.device), bad
 
 
 def pool_backward(grad_out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -82,7 +120,8 @@ def pool_backward(grad_out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     b, c, n_cells = grad_out.shape
     grad_cells = np.empty((b, n_cells, c), dtype=grad_out.cpu().numpy().dtype)
     _transpose(np.ascontiguousarray(grad_out.cpu().numpy()), grad_cells)
-    grad_f = torch.empty((b, idx.shape[1], c), dtype=grad_out.dtype)
+    # numpy allocates (and madvises huge pages for) large buffers: far fewer page faults than torch.empty
+    grad_f = torch.from_numpy(np.empty((b, idx.shape[1], c), dtype=grad_cells.dtype))
     if grad_f.numel():
         _backward(grad_cells, idx.cpu().numpy(), grad_f.numpy())
     return grad_f.to(grad_out.device)

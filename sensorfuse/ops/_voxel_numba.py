@@ -44,7 +44,7 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
 
 
 @parallel_kernel
-def _keys(points, lo, size, dims, bucket_bits, keys, hist):  # type: ignore[no-untyped-def]
+def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: ignore[no-untyped-def]
     n, c = points.shape
     n_chunks = hist.shape[0]
     nonfinite = 0
@@ -66,8 +66,11 @@ def _keys(points, lo, size, dims, bucket_bits, keys, hist):  # type: ignore[no-u
             else:
                 nonfinite += 1
             keys[i] = key
-            if key >= 0:
-                hist[t, _bucket(key, bucket_bits)] += 1
+        # bucket histogram in its own loop over the chunk's L2-resident keys; none on the dense path
+        if count:
+            for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
+                if keys[i] >= 0:
+                    hist[t, _bucket(keys[i], bucket_bits)] += 1
     return nonfinite
 
 
@@ -128,6 +131,7 @@ def _dense(keys, n_cells, group, rank):  # type: ignore[no-untyped-def]
     ``cell[2k]`` = first point of cell k (-1 none), ``cell[2k + 1]`` = its count: one cache line per lookup.
     """
     cell = np.full(2 * n_cells, -1, np.int32)
+    firsts = np.empty(keys.shape[0], np.int32)  # first point of voxel v, to set its count afterwards
     nv = 0
     for i in range(keys.shape[0]):
         k = keys[i]
@@ -136,14 +140,14 @@ def _dense(keys, n_cells, group, rank):  # type: ignore[no-untyped-def]
                 cell[2 * k] = i
                 cell[2 * k + 1] = 1
                 rank[i] = nv
+                firsts[nv] = i
                 nv += 1
             else:
                 group[i] = _pack(cell[2 * k], cell[2 * k + 1])
                 cell[2 * k + 1] += 1
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        if k >= 0 and cell[2 * k] == i:
-            group[i] = _pack(i, cell[2 * k + 1])
+    for v in range(nv):
+        i = firsts[v]
+        group[i] = _pack(i, cell[2 * keys[i] + 1])
     return nv
 
 
@@ -194,7 +198,9 @@ def voxelize_numba(
     keys = np.empty(n, np.int64)
     hist = np.zeros((max(1, -(-n // _CHUNK)), 1 << bucket_bits), np.int64)
     nonfinite = int(
-        _keys(points, grid.lo_array(), grid.size_array(), grid.dims_array(), bucket_bits, keys, hist)
+        _keys(
+            points, grid.lo_array(), grid.size_array(), grid.dims_array(), bucket_bits, not dense, keys, hist
+        )
     )
     group = np.empty(n, np.int64)
     rank = np.empty(n, np.int32)
