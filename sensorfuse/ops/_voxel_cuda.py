@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from numba import cuda
 
+from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._cuda_util import kernel_arg, launch
 from sensorfuse.ops._grid import VoxelGrid
 from sensorfuse.ops._voxel_reference import decode_keys
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_point_key = cuda.jit(device=True)(point_key)
 
 
 @cuda.jit
@@ -30,20 +32,8 @@ def _keys_kernel(points, lo, size, dims, keys, nonfinite):  # type: ignore[no-un
     i = cuda.grid(1)
     if i >= points.shape[0]:
         return
-    finite = True
-    for j in range(points.shape[1]):
-        if not math.isfinite(points[i, j]):
-            finite = False
-    key = -2
-    if finite:
-        key = 0
-        for a in range(2, -1, -1):
-            q = math.floor((np.float64(points[i, a]) - lo[a]) / size[a])
-            if q >= 0 and q < dims[a] and key >= 0:
-                key = key * dims[a] + np.int64(q)
-            else:
-                key = -1
-    else:
+    key = _point_key(points, i, lo, size, dims)
+    if key == -2:
         cuda.atomic.add(nonfinite, 0, 1)
     keys[i] = key
 

@@ -24,6 +24,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._grid import VoxelGrid
 from sensorfuse.ops._parallel import parallel_kernel
 
@@ -31,6 +32,9 @@ _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK = 16384  # points per chunk in the partition passes (fixed: independent of the thread count)
 _BUCKET_POINTS = 2048  # target points per bucket: a 4096-slot table (48 KB) stays in L2
 DENSE_MAX_CELLS = 1 << 21  # grids up to 2M cells (pillars: 540 x 540) use the dense serial pass instead
+
+
+_point_key = njit(inline="always")(point_key)
 
 
 @njit(inline="always")
@@ -45,25 +49,13 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
 
 @parallel_kernel
 def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: ignore[no-untyped-def]
-    n, c = points.shape
+    n = points.shape[0]
     n_chunks = hist.shape[0]
     nonfinite = 0
     for t in prange(n_chunks):
         for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
-            finite = True
-            for j in range(c):
-                if not math.isfinite(points[i, j]):
-                    finite = False
-            key = -2
-            if finite:
-                key = 0
-                for a in range(2, -1, -1):
-                    q = math.floor((np.float64(points[i, a]) - lo[a]) / size[a])
-                    if q >= 0 and q < dims[a] and key >= 0:
-                        key = key * dims[a] + np.int64(q)
-                    else:
-                        key = -1
-            else:
+            key = _point_key(points, i, lo, size, dims)
+            if key == -2:
                 nonfinite += 1
             keys[i] = key
         # bucket histogram in its own loop over the chunk's L2-resident keys; none on the dense path
