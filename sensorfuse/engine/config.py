@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from sensorfuse.data import SampleConfig
+from sensorfuse.data.augment import GlobalAugment
 from sensorfuse.engine.dataclass_io import coerce, field_type, from_dict, to_dict
 from sensorfuse.errors import ConfigError
 from sensorfuse.models import ModelConfig
@@ -31,6 +32,9 @@ class DataConfig:
         version: table folder name (``v1.0-mini``, ``v1.0-trainval``).
         train_split / val_split: official split names (``mini_train``, ``val``) or keys of ``splits.json``.
         sample: how one sample is loaded (sweeps, image size, ...), see :class:`sensorfuse.data.SampleConfig`.
+        augment: apply the global rotation/scale/flip augmentation to training samples (all modalities,
+            boxes and camera geometry together).
+        augmentation: its ranges and probabilities, see :class:`sensorfuse.data.augment.GlobalAugment`.
     """
 
     dataroot: str = "datasets/synth-mini"
@@ -38,6 +42,8 @@ class DataConfig:
     train_split: str = "mini_train"
     val_split: str = "mini_val"
     sample: SampleConfig = field(default_factory=SampleConfig)
+    augment: bool = False
+    augmentation: GlobalAugment = field(default_factory=GlobalAugment)
 
 
 @dataclass(frozen=True)

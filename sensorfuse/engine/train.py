@@ -24,7 +24,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> FitResult:
     info = setup_distributed(cfg.runtime.device)
     try:
         index = NuScenesIndex(cfg.data.dataroot, cfg.data.version)
-        dataset = FusionDataset(index, cfg.data.train_split, cfg.data.sample)
+        augment = cfg.data.augmentation if cfg.data.augment else None
+        dataset = FusionDataset(index, cfg.data.train_split, cfg.data.sample, augment=augment)
         if len(dataset) == 0:
             from sensorfuse.errors import ConfigError
 

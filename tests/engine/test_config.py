@@ -59,3 +59,12 @@ def test_yaml_errors(tmp_path: Path) -> None:
         load_config(_write(tmp_path / "b2.yaml", "base: b1.yaml\n"))
     with pytest.raises(ConfigError, match="expected int"):
         load_config(_write(tmp_path / "c.yaml", "runtime:\n  batch_size: two\n"))
+
+
+def test_augmentation_is_configurable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = load_config(None, ["data.augment=true", "data.augmentation.flip_x_prob=0.25"])
+    assert cfg.data.augment is True and cfg.data.augmentation.flip_x_prob == 0.25
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml", []).data.augmentation.flip_x_prob == 0.25
+    with pytest.raises(ConfigError):
+        load_config(None, ["data.augmentation.flip_x_prob=2.0"])
