@@ -62,7 +62,7 @@ bench-load: setup
 	$(BIN)/python -m sensorfuse.bench.loading --out docs/bench/loading.json
 
 bench-latency: setup
-	$(BIN)/sensorfuse bench latency --out docs/bench/latency
+	$(BIN)/sensorfuse bench latency --config sensorfuse/configs/synth_small.yaml --sensors all lidar camera radar --out docs/bench/latency
 
 bench-detect: setup
 	$(BIN)/python -m sensorfuse.bench.detect --out docs/bench/detect
