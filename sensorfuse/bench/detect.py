@@ -101,6 +101,10 @@ def make_world(args: argparse.Namespace, root: Path) -> tuple[Path, str]:
     return root, version
 
 
+def _finished(v: Variant, args: argparse.Namespace) -> bool:
+    return (args.work / v.name.replace("+", "_") / "eval" / "metrics_summary.json").is_file()
+
+
 def run_variant(v: Variant, args: argparse.Namespace, root: Path, version: str, cmds: Path) -> dict[str, Any]:
     """Train + evaluate one variant (skipping finished parts); returns its evaluation rows."""
     work = args.work / v.name.replace("+", "_")
@@ -242,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     root, version = make_world(args, args.work / "world")
     cmds = args.out / "commands.txt"
-    res = {v.name: run_variant(v, args, root, version, cmds) for v in VARIANTS if v.name in wanted}
+    # variants asked for now, plus every variant an earlier (resumed) run already finished
+    res = {
+        v.name: run_variant(v, args, root, version, cmds)
+        for v in VARIANTS
+        if v.name in wanted or _finished(v, args)
+    }
     print(write_tables(res, args, args.out))
     return 0
 
