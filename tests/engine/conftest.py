@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,22 @@ def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[s
     """(dataroot, version, scene → sample tokens) of :func:`write_tiny_db`."""
     root = tmp_path_factory.mktemp("tiny_db")
     return root, "v1.0-mini", write_tiny_db(root)
+
+
+@pytest.fixture
+def torchrun() -> list[str]:
+    """``python -m torch.distributed.run`` for 2 local CPU processes on a free loopback port (append the program)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+    ]

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_ddp_two_cpu_processes_agree(tmp_path: Path) -> None:
+def test_ddp_two_cpu_processes_agree(tmp_path: Path, torchrun: list[str]) -> None:
     worker = Path(__file__).with_name("ddp_worker.py")
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
+        *torchrun,
         str(worker),
         str(tmp_path),
     ]

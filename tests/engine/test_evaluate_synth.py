@@ -110,10 +110,11 @@ def test_train_then_evaluate_cli(world: tuple[Path, str], tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_sharded_evaluation_matches_single_process(world: tuple[Path, str], tmp_path: Path) -> None:
+def test_sharded_evaluation_matches_single_process(
+    world: tuple[Path, str], tmp_path: Path, torchrun: list[str]
+) -> None:
     """torchrun --nproc_per_node 2 (gloo): each rank predicts half the split; rank 0 gathers and evaluates."""
     import os
-    import socket
     import subprocess
     import sys
 
@@ -132,9 +133,6 @@ def test_sharded_evaluation_matches_single_process(world: tuple[Path, str], tmp_
     model = build_detector(cfg.model)
     ckpt = tmp_path / "ckpt.pt"
     save_checkpoint(ckpt, {"step": 0, "epoch": 0, "config": to_dict(cfg), "model": model.state_dict()})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     args = [
         "evaluate",
         "--checkpoint",
@@ -162,15 +160,7 @@ def test_sharded_evaluation_matches_single_process(world: tuple[Path, str], tmp_
     assert one.returncode == 0, one.stderr[-2000:]
     two = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(port),
+            *torchrun,
             "-m",
             "sensorfuse",
             *args,
