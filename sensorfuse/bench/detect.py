@@ -1,7 +1,7 @@
 """Synthetic detection benchmark: one fixed generated world, every sensor setup and fuser trained with the
 same CPU budget, all scored by the official nuScenes devkit.
 
-    python -m sensorfuse.bench.detect --out docs/bench/detect            # the full benchmark (hours on 2 cores)
+    python -m sensorfuse.bench.detect --out docs/bench/detect            # the recorded benchmark (~70 min on 2 cores)
     python -m sensorfuse.bench.detect --out /tmp/bd --quick              # a smoke run (minutes)
 
 Each variant is a plain ``sensorfuse train`` + ``sensorfuse evaluate`` subprocess (the exact commands are
@@ -64,11 +64,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("docs/bench/detect"), help="tables (detect.md, detect.json)"
     )
     p.add_argument("--work", type=Path, default=Path("runs/bench-detect"), help="world, checkpoints, evals")
-    p.add_argument("--steps", type=int, default=3000, help="training steps per variant (same for all)")
-    p.add_argument("--scenes", type=int, default=24, help="scenes in the generated world")
-    p.add_argument("--val-scenes", type=int, default=6)
-    p.add_argument("--scene-seconds", type=float, default=10.0)
+    p.add_argument("--steps", type=int, default=400, help="training steps per variant (same for all)")
+    p.add_argument("--scenes", type=int, default=14, help="scenes in the generated world")
+    p.add_argument("--val-scenes", type=int, default=4)
+    p.add_argument("--scene-seconds", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=2026, help="world seed (the world is fixed by it)")
+    p.add_argument(
+        "--train-seeds",
+        default="0,1",
+        help="comma-separated training seeds: each variant is trained once per seed and scored by the mean",
+    )
     p.add_argument(
         "--variants", default=None, help="comma-separated subset of: " + ",".join(v.name for v in VARIANTS)
     )
@@ -101,13 +106,20 @@ def make_world(args: argparse.Namespace, root: Path) -> tuple[Path, str]:
     return root, version
 
 
-def _finished(v: Variant, args: argparse.Namespace) -> bool:
-    return (args.work / v.name.replace("+", "_") / "eval" / "metrics_summary.json").is_file()
+def _work_dir(v: Variant, args: argparse.Namespace, seed: int) -> Path:
+    name = v.name.replace("+", "_")
+    return args.work / (name if seed == 0 else f"{name}-seed{seed}")
 
 
-def run_variant(v: Variant, args: argparse.Namespace, root: Path, version: str, cmds: Path) -> dict[str, Any]:
-    """Train + evaluate one variant (skipping finished parts); returns its evaluation rows."""
-    work = args.work / v.name.replace("+", "_")
+def _finished(v: Variant, args: argparse.Namespace, seed: int) -> bool:
+    return (_work_dir(v, args, seed) / "eval" / "metrics_summary.json").is_file()
+
+
+def run_variant(
+    v: Variant, args: argparse.Namespace, root: Path, version: str, cmds: Path, seed: int
+) -> dict[str, Any]:
+    """Train + evaluate one variant with one training seed (skipping finished parts); its evaluation rows."""
+    work = _work_dir(v, args, seed)
     summary_path = work / "eval" / "metrics_summary.json"
     if not summary_path.is_file():
         ckpt_dir = work / "train" / "checkpoints"
@@ -123,6 +135,7 @@ def run_variant(v: Variant, args: argparse.Namespace, root: Path, version: str, 
             "data.train_split=train",
             "data.val_split=val",
             f"optim.max_steps={args.steps}",
+            f"runtime.seed={seed}",
             f"runtime.out_dir={work / 'train'}",
             "runtime.progress=false",
             *v.overrides(),
@@ -155,7 +168,28 @@ def run_variant(v: Variant, args: argparse.Namespace, root: Path, version: str, 
     rob = work / "eval" / "robustness.json"
     if rob.is_file():
         rows |= {k: _headline(s) for k, s in json.loads(rob.read_text()).items()}
-    return {"variant": v.name, "rows": rows, **timing}
+    return {"rows": rows, **timing}
+
+
+def mean_over_seeds(name: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One variant's result: rows averaged over its seeds (mAP, NDS, TP errors), plus the per-seed values."""
+    rows: dict[str, Any] = {}
+    for row in next(iter(per_seed.values()))["rows"]:
+        runs = [r["rows"][row] for r in per_seed.values() if row in r["rows"]]
+        rows[row] = {
+            "mAP": sum(r["mAP"] for r in runs) / len(runs),
+            "NDS": sum(r["NDS"] for r in runs) / len(runs),
+            "NDS_per_seed": [r["NDS"] for r in runs],
+            "tp_errors": {k: sum(r["tp_errors"][k] for r in runs) / len(runs) for k in runs[0]["tp_errors"]},
+        }
+    seconds = [r["train_seconds"] for r in per_seed.values() if "train_seconds" in r]
+    return {
+        "variant": name,
+        "seeds": sorted(per_seed),
+        "rows": rows,
+        "train_seconds": sum(seconds) / len(seconds) if seconds else 0.0,
+        "per_seed": {str(k): r for k, r in per_seed.items()},
+    }
 
 
 def _headline(s: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +225,10 @@ def checks(res: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def _per_seed(row: dict[str, Any]) -> str:
+    return ", ".join(f"{x:.4f}" for x in row.get("NDS_per_seed", [row["NDS"]]))
+
+
 def write_tables(res: dict[str, dict[str, Any]], args: argparse.Namespace, out: Path) -> str:
     lines = [
         "# Synthetic detection benchmark",
@@ -199,24 +237,27 @@ def write_tables(res: dict[str, dict[str, Any]], args: argparse.Namespace, out: 
         f"{args.scene_seconds} s; every variant: `{CONFIG}`, {args.steps} steps, CPU. Scores: official devkit "
         "(`detection_cvpr_2019`) on the val split.",
         "",
-        "| variant | sensors | mAP | NDS | train time (s) |",
-        "|---|---|---|---|---|",
+        f"Training seeds: {args.train_seeds}; mAP and NDS are means over the seeds, the per-seed NDS beside them.",
+        "",
+        "| variant | sensors | mAP | NDS | NDS per seed | train time per seed (s) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in res.items():
         sensors, row = next(iter(r["rows"].items()))
         lines.append(
-            f"| {name} | {sensors} | {row['mAP']:.4f} | {row['NDS']:.4f} | {r.get('train_seconds', 0):.0f} |"
+            f"| {name} | {sensors} | {row['mAP']:.4f} | {row['NDS']:.4f} | {_per_seed(row)} "
+            f"| {r.get('train_seconds', 0):.0f} |"
         )
     if "transformer+dropout" in res:
         lines += [
             "",
             "Transformer trained with sensor dropout, evaluated with degraded sensors:",
             "",
-            "| setting | mAP | NDS |",
-            "|---|---|---|",
+            "| setting | mAP | NDS | NDS per seed |",
+            "|---|---|---|---|",
         ]
         lines += [
-            f"| {k} | {v['mAP']:.4f} | {v['NDS']:.4f} |"
+            f"| {k} | {v['mAP']:.4f} | {v['NDS']:.4f} | {_per_seed(v)} |"
             for k, v in res["transformer+dropout"]["rows"].items()
         ]
     lines += ["", "Targets:", "", *checks(res), "", "Commands: see `commands.txt`.", ""]
@@ -234,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.variants.split(",") if args.variants else names
     if args.quick:
         args.scenes, args.val_scenes, args.scene_seconds, args.steps = 3, 1, 3.0, min(args.steps, 4)
+        args.train_seeds = "0"
         wanted = (
             args.variants.split(",")
             if args.variants
@@ -246,12 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     root, version = make_world(args, args.work / "world")
     cmds = args.out / "commands.txt"
-    # variants asked for now, plus every variant an earlier (resumed) run already finished
-    res = {
-        v.name: run_variant(v, args, root, version, cmds)
-        for v in VARIANTS
-        if v.name in wanted or _finished(v, args)
-    }
+    try:
+        seeds = [int(x) for x in args.train_seeds.split(",")]
+    except ValueError:
+        p.error(f"--train-seeds must be comma-separated integers, got {args.train_seeds!r}")
+    # variants asked for now, plus every variant an earlier (resumed) run already finished for these seeds
+    res = {}
+    for v in VARIANTS:
+        if v.name in wanted or all(_finished(v, args, k) for k in seeds):
+            res[v.name] = mean_over_seeds(
+                v.name, {k: run_variant(v, args, root, version, cmds, k) for k in seeds}
+            )
     print(write_tables(res, args, args.out))
     return 0
 

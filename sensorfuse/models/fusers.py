@@ -106,7 +106,12 @@ class LateFuser(nn.Module):
 
 
 class WindowBlock(nn.Module):
-    """Pre-norm transformer block over tokens grouped in windows: (W, T, dim) with key mask (W, T)."""
+    """Pre-norm transformer block over tokens grouped in windows: (W, T, dim) with key mask (W, T).
+
+    The last layer of each residual branch (attention output projection, MLP output) starts at zero, so a
+    fresh block is the identity and the fuser starts as a per-modality projection + fusing conv; attention
+    is then learned where it lowers the loss (the zero-init residual of Fixup / ReZero / adaLN-zero).
+    """
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -115,7 +120,11 @@ class WindowBlock(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        mlp_out = nn.Linear(2 * dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), mlp_out)
+        for last in (self.proj, mlp_out):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         w, t, d = x.shape
@@ -133,8 +142,9 @@ class TransformerFuser(nn.Module):
     missing token for an absent modality). Tokens of a ``window x window`` block of cells attend to each
     other across cells *and* modalities (T = window² · M tokens per window), with a learned in-window
     position embedding; odd layers shift the windows by half a window so information crosses window
-    borders. Cost is linear in the number of cells. Output: the M tokens of each cell concatenated and
-    projected to ``out_channels``.
+    borders. Cost is linear in the number of cells. Output: the M attended tokens of each cell concatenated
+    and fused by a 3x3 conv + BN + ReLU to ``out_channels`` (BEVFusion's fusing conv, applied to tokens
+    that have already exchanged evidence across modalities and neighbouring cells).
     """
 
     def __init__(
@@ -148,7 +158,7 @@ class TransformerFuser(nn.Module):
         self.modality_embed = nn.Parameter(torch.randn(len(in_channels), dim) * 0.02)
         self.pos_embed = nn.Parameter(torch.randn(window * window, dim) * 0.02)
         self.blocks = nn.ModuleList([WindowBlock(dim, heads) for _ in range(layers)])
-        self.out = conv_bn_relu(dim * len(in_channels), out_channels, k=1)
+        self.out = conv_bn_relu(dim * len(in_channels), out_channels, k=3)
         self.streams: tuple[str, ...] = ("fused",)
         self.out_channels = out_channels
 

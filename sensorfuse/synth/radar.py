@@ -2,7 +2,10 @@
 
 Field of view: near scan +-60 deg to 70 m and far scan +-9 deg to 200 m (x forward, y left, z = 0 like the
 real files). Returns on actors scale with size and class (metal vehicles return more, pedestrians few);
-RCS by class. Velocities are radial projections, as the real sensor reports them: ``(vx, vy)`` = the
+RCS by class. A return is kept only where the actor is in line of sight: the ray from the radar towards a
+random point of the actor is cast against every actor (the LiDAR's ray caster) and the return sits where
+it first hits, on the actor's visible surface; an occluded actor returns nothing. Positions carry
+``POSITION_NOISE`` m of Gaussian noise before the sensor's 0.2 m quantisation. Velocities are radial projections, as the real sensor reports them: ``(vx, vy)`` = the
 relative radial velocity, ``(vx_comp, vy_comp)`` = the ego-motion-compensated one, both expressed along
 the line of sight in the radar frame. ``dyn_prop`` / ``ambig_state`` / ``invalid_state`` are drawn so the
 devkit's default filters keep about half of the points, like on real data.
@@ -14,6 +17,7 @@ import numpy as np
 
 from sensorfuse.geometry import Transform
 from sensorfuse.io.radar_pcd import RADAR_FIELDS
+from sensorfuse.synth.lidar import _raycast
 
 NEAR_FOV, NEAR_RANGE = np.deg2rad(60.0), 70.0
 FAR_FOV, FAR_RANGE = np.deg2rad(9.0), 200.0
@@ -25,6 +29,7 @@ RETURNS = {
     "static_object": (1.0, 6.0),
 }
 DEFAULT_RETURNS = (0.3, -3.0)
+POSITION_NOISE = 0.15
 COL = {name: i for i, name in enumerate(RADAR_FIELDS)}
 
 
@@ -35,25 +40,40 @@ def _in_fov(p: np.ndarray) -> np.ndarray:
 
 
 def _actor_returns(
-    boxes: np.ndarray, categories: list[str], radar_from_global: Transform, rng: np.random.Generator
+    boxes: np.ndarray, categories: list[str], global_from_radar: Transform, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return positions (K, 3) global, absolute velocity (K, 3) global and RCS (K,) of actor returns."""
-    pos, vel, rcs = [], [], []
+    """Return positions (K, 3) global, absolute velocity (K, 3) global and RCS (K,) of visible actor returns."""
+    radar_from_global = global_from_radar.inverse()
     centres = radar_from_global.apply(boxes[:, :3])
+    actor, targets = [], []
     for i in np.flatnonzero(_in_fov(centres)):
-        mean, rcs0 = RETURNS.get(categories[i].split(".")[0], DEFAULT_RETURNS)
+        mean, _ = RETURNS.get(categories[i].split(".")[0], DEFAULT_RETURNS)
         n = rng.poisson(mean * max(1.0, boxes[i, 3] * boxes[i, 5] / 8.0))
         if n == 0:
             continue
         c, s = np.cos(boxes[i, 6]), np.sin(boxes[i, 6])
         local = rng.uniform(-0.45, 0.45, (n, 2)) * boxes[i, 3:5]
         xy = boxes[i, :2] + local @ np.array([[c, s], [-s, c]])
-        pos.append(np.concatenate([xy, np.full((n, 1), boxes[i, 2])], axis=1))
-        vel.append(np.tile([boxes[i, 7], boxes[i, 8], 0.0], (n, 1)))
-        rcs.append(rcs0 + rng.normal(0, 3.0, n))
-    if not pos:
+        actor.append(np.full(n, i))
+        targets.append(np.concatenate([xy, np.full((n, 1), boxes[i, 2])], axis=1))
+    if not actor:
         return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0)
-    return np.concatenate(pos), np.concatenate(vel), np.concatenate(rcs)
+    ids, target = np.concatenate(actor), np.concatenate(targets)
+    # aim at the actor's height band nearest the sensor's height, so the ray is near-horizontal
+    half_h = np.maximum(boxes[ids, 5] / 2 - 0.05, 0.0)
+    origin = global_from_radar.translation
+    target[:, 2] = np.clip(origin[2], boxes[ids, 2] - half_h, boxes[ids, 2] + half_h)
+    ray = target - origin
+    dist = np.linalg.norm(ray, axis=1)
+    dirs = (ray / np.maximum(dist, 1e-9)[:, None])[:, None, :]
+    b = np.ascontiguousarray(boxes[:, :7], dtype=np.float64)
+    rng_hit, hit, _ = _raycast(np.tile(origin, (len(ids), 1)), dirs, b, float(dist.max()) + 1.0)
+    visible = hit[:, 0] == ids
+    ids = ids[visible]
+    pos = origin + dirs[visible, 0] * rng_hit[visible, 0][:, None]
+    rcs0 = np.array([RETURNS.get(categories[i].split(".")[0], DEFAULT_RETURNS)[1] for i in ids])
+    vel = np.concatenate([boxes[ids, 7:9], np.zeros((len(ids), 1))], axis=1)
+    return pos, vel, rcs0 + rng.normal(0, 3.0, len(ids))
 
 
 def simulate_radar(
@@ -70,12 +90,13 @@ def simulate_radar(
         global_from_radar: the radar pose at the sweep time; ego_velocity: (3,) global.
     """
     radar_from_global = global_from_radar.inverse()
-    pos_g, vel_g, rcs = _actor_returns(boxes, categories, radar_from_global, rng)
+    pos_g, vel_g, rcs = _actor_returns(boxes, categories, global_from_radar, rng)
     n_clutter = int(rng.integers(8, 30))
     r = rng.uniform(3.0, 65.0, n_clutter)
     az = rng.uniform(-NEAR_FOV, NEAR_FOV, n_clutter)
     clutter = np.stack([r * np.cos(az), r * np.sin(az), np.zeros(n_clutter)], axis=1)
     p = np.concatenate([radar_from_global.apply(pos_g), clutter]) if len(pos_g) else clutter
+    p[:, :2] += rng.normal(0.0, POSITION_NOISE, (len(p), 2))
     p[:, 2] = 0.0
     v_abs = np.concatenate([radar_from_global.rotate(vel_g), np.zeros((n_clutter, 3))])
     v_sensor = radar_from_global.rotate(ego_velocity[None])[0]

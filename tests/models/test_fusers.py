@@ -56,14 +56,34 @@ def test_late_fuser_reports_presence() -> None:
     assert out.present["lidar"].tolist() == [True, False] and out.present["radar"].tolist() == [False, True]
 
 
+def _randomize_residual_outputs(fuser: torch.nn.Module) -> None:
+    for block in fuser.blocks:  # type: ignore[union-attr]
+        for layer in (block.proj, block.mlp[2]):
+            torch.nn.init.normal_(layer.weight, std=0.3)
+
+
+def test_fresh_transformer_blocks_are_the_identity() -> None:
+    """Zero-init residual branches: before training, attention changes nothing, so the fuser starts as a
+    per-modality projection + fusing conv and each cell's output depends only on its 3x3 neighbourhood."""
+    fuser = _make("transformer")
+    block: torch.nn.Module = fuser.blocks[0]  # type: ignore[index,assignment]
+    x = torch.randn(3, 12, 8)
+    assert torch.equal(block(x, None), x)
+    _randomize_residual_outputs(fuser)
+    assert not torch.allclose(block(x, None), x)
+
+
 def test_transformer_windows_are_local() -> None:
-    """With one layer (no shift), a change in one window leaves cells of other windows untouched."""
+    """With one layer (no shift), a change in one window reaches only that window plus the 3x3 fusing conv's
+    one-cell rim: cells further away are untouched."""
     torch.manual_seed(0)
     fuser = FUSERS["transformer"](CH, FuserConfig(channels=8, window=4, layers=1, heads=2, dim=8)).eval()
+    _randomize_residual_outputs(fuser)  # as after training: the zero-init branches now carry attention
     feats = {m: torch.randn(1, c, 8, 8) for m, c in CH.items()}
     present = {m: torch.tensor([True]) for m in CH}
     a = fuser(feats, present).maps["fused"]
     feats["camera"][0, :, 0, 0] += 5.0
     b = fuser(feats, present).maps["fused"]
     assert not torch.allclose(a[..., :4, :4], b[..., :4, :4])
-    assert torch.allclose(a[..., 4:, :], b[..., 4:, :]) and torch.allclose(a[..., :, 4:], b[..., :, 4:])
+    assert not torch.allclose(a[..., 3, 3], b[..., 3, 3])  # attention carried (0, 0) across its window
+    assert torch.allclose(a[..., 5:, :], b[..., 5:, :]) and torch.allclose(a[..., :, 5:], b[..., :, 5:])
