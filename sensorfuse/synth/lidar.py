@@ -26,7 +26,7 @@ GROUND_INTENSITY = 6.0
 
 
 @numba.njit(cache=True)  # single-threaded: faster than 2 threads on a shared 2-core machine
-def _raycast(
+def raycast(
     origins: np.ndarray, dirs: np.ndarray, boxes: np.ndarray, max_range: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """origins (C, 3), dirs (C, B, 3) unit, boxes (M, 7) global → range (C, B), hit id (C, B), rays through each box (M,)."""
@@ -154,7 +154,7 @@ def simulate_sweep(
     origins, dirs, _ = _column_rays(ego, t, ego_from_lidar, n_col)
     b = np.ascontiguousarray(boxes[:, :7], dtype=np.float64).reshape(-1, 7)
     near = np.flatnonzero(np.hypot(b[:, 0] - origins[0, 0], b[:, 1] - origins[0, 1]) < MAX_RANGE + 15.0)
-    r, hit_near, passes_near = _raycast(origins, dirs, b[near], MAX_RANGE)
+    r, hit_near, passes_near = raycast(origins, dirs, b[near], MAX_RANGE)
     hit = np.where(hit_near >= 0, near[np.maximum(hit_near, 0)], hit_near)
     ci, bi = np.nonzero((hit != NO_HIT) & (r > MIN_RANGE) & (rng.random(r.shape) > 0.04))
     r_k = r[ci, bi] + rng.normal(0.0, 0.02, len(ci))

@@ -5,10 +5,11 @@ real files). Returns on actors scale with size and class (metal vehicles return 
 RCS by class. A return is kept only where the actor is in line of sight: the ray from the radar towards a
 random point of the actor is cast against every actor (the LiDAR's ray caster) and the return sits where
 it first hits, on the actor's visible surface; an occluded actor returns nothing. Positions carry
-``POSITION_NOISE`` m of Gaussian noise before the sensor's 0.2 m quantisation. Velocities are radial projections, as the real sensor reports them: ``(vx, vy)`` = the
-relative radial velocity, ``(vx_comp, vy_comp)`` = the ego-motion-compensated one, both expressed along
-the line of sight in the radar frame. ``dyn_prop`` / ``ambig_state`` / ``invalid_state`` are drawn so the
-devkit's default filters keep about half of the points, like on real data.
+``POSITION_NOISE`` m of Gaussian noise before the sensor's 0.2 m quantisation. Velocities are radial
+projections, as the real sensor reports them: ``(vx, vy)`` = the relative radial velocity,
+``(vx_comp, vy_comp)`` = the ego-motion-compensated one, both expressed along the line of sight in the radar
+frame. ``dyn_prop`` / ``ambig_state`` / ``invalid_state`` are drawn so the devkit's default filters keep about
+half of the points, like on real data.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from sensorfuse.geometry import Transform
 from sensorfuse.io.radar_pcd import RADAR_FIELDS
-from sensorfuse.synth.lidar import _raycast
+from sensorfuse.synth.lidar import raycast
 
 NEAR_FOV, NEAR_RANGE = np.deg2rad(60.0), 70.0
 FAR_FOV, FAR_RANGE = np.deg2rad(9.0), 200.0
@@ -67,7 +68,7 @@ def _actor_returns(
     dist = np.linalg.norm(ray, axis=1)
     dirs = (ray / np.maximum(dist, 1e-9)[:, None])[:, None, :]
     b = np.ascontiguousarray(boxes[:, :7], dtype=np.float64)
-    rng_hit, hit, _ = _raycast(np.tile(origin, (len(ids), 1)), dirs, b, float(dist.max()) + 1.0)
+    rng_hit, hit, _ = raycast(np.tile(origin, (len(ids), 1)), dirs, b, float(dist.max()) + 1.0)
     visible = hit[:, 0] == ids
     ids = ids[visible]
     pos = origin + dirs[visible, 0] * rng_hit[visible, 0][:, None]
