@@ -12,15 +12,19 @@ from numba import cuda
 from sensorfuse.ops._cuda_util import kernel_arg, launch
 
 
+@cuda.jit(device=True)
+def _point_channel(t, m_n, c_n):  # type: ignore[no-untyped-def]
+    """Flat thread index → (batch, point, channel) of a (B, M, C) array, channel fastest."""
+    return t // (c_n * m_n), (t // c_n) % m_n, t % c_n
+
+
 @cuda.jit
 def _forward_kernel(f, idx, out):  # type: ignore[no-untyped-def]
     t = cuda.grid(1)
     b_n, m_n, c_n = f.shape
     if t >= b_n * m_n * c_n:
         return
-    c = t % c_n
-    m = (t // c_n) % m_n
-    b = t // (c_n * m_n)
+    b, m, c = _point_channel(t, m_n, c_n)
     k = idx[b, m]
     if k >= 0:
         cuda.atomic.add(out, (b, k, c), f[b, m, c])
@@ -32,9 +36,7 @@ def _backward_kernel(grad_cells, idx, grad_f):  # type: ignore[no-untyped-def]
     b_n, m_n, c_n = grad_f.shape
     if t >= b_n * m_n * c_n:
         return
-    c = t % c_n
-    m = (t // c_n) % m_n
-    b = t // (c_n * m_n)
+    b, m, c = _point_channel(t, m_n, c_n)
     k = idx[b, m]
     grad_f[b, m, c] = grad_cells[b, k, c] if k >= 0 else 0.0
 
