@@ -29,6 +29,7 @@ import yaml
 from sensorfuse.errors import ConfigError, DataError
 from sensorfuse.geometry import Transform, check_rotation, quat_to_matrix
 from sensorfuse.utils.atomic import atomic_write_text
+from sensorfuse.utils.yaml_io import read_yaml
 
 MODALITIES = ("camera", "lidar", "radar")
 DEFAULT_IMAGE_SIZE = (1600, 900)
@@ -130,14 +131,7 @@ def rig_from_dict(data: Any, where: str = "<rig>") -> Rig:
 
 def load_rig(path: str | Path) -> Rig:
     """Read and validate a rig YAML file; :class:`ConfigError` names the file, sensor and field at fault."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: rig file does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    return rig_from_dict(data, str(path))
+    return rig_from_dict(read_yaml(path, "rig file"), str(path))
 
 
 def rig_to_dict(rig: Rig) -> dict[str, Any]:

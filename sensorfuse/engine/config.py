@@ -21,6 +21,7 @@ from sensorfuse.engine.dataclass_io import coerce, field_type, from_dict, to_dic
 from sensorfuse.errors import ConfigError
 from sensorfuse.models import ModelConfig
 from sensorfuse.utils.atomic import atomic_write_text
+from sensorfuse.utils.yaml_io import read_yaml
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,7 @@ class TrainConfig:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    data = read_yaml(path, "config file")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sensorfuse.errors import ConfigError
 from sensorfuse.models.grid import BEVGridSpec
+from sensorfuse.utils.yaml_io import read_yaml
 
 MODALITIES = ("lidar", "camera", "radar")
 
@@ -141,10 +140,7 @@ def model_config_from_dict(data: dict[str, Any], where: str = "model config") ->
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read a model YAML (the mapping itself, or under a top-level ``model:`` key)."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{p}: cannot read model config: {e}") from e
+    data = read_yaml(p, "model config")
     if isinstance(data, dict) and set(data) == {"model"}:
         data = data["model"]
     if not isinstance(data, dict):

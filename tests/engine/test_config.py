@@ -51,7 +51,7 @@ def test_override_errors_name_key_and_type(override: str, needle: str) -> None:
 def test_yaml_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(_write(tmp_path / "a.yaml", "optim:\n  lrr: 1\n"))
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: config file does not exist"):
         load_config(tmp_path / "missing.yaml")
     _write(tmp_path / "b0.yaml", "optim: {}\n")
     _write(tmp_path / "b1.yaml", "base: b0.yaml\n")
