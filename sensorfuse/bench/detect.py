@@ -6,8 +6,10 @@ same CPU budget, all scored by the official nuScenes devkit.
 
 Each variant is a plain ``sensorfuse train`` + ``sensorfuse evaluate`` subprocess (the exact commands are
 printed and written to ``commands.txt``), run in ``--work``; a variant whose ``eval/metrics_summary.json``
-exists is skipped, and an interrupted training resumes from its last checkpoint. The output folder gets
-``detect.md`` (tables + target checks) and ``detect.json``.
+exists is skipped, and an interrupted training resumes from its last checkpoint — but only if the run's saved
+``config.yaml`` equals what the benchmark would train now (and the world was generated with the same
+parameters): otherwise it stops with an error instead of mixing, say, 400- and 800-step results in one
+table. The output folder gets ``detect.md`` (tables + target checks) and ``detect.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from sensorfuse.errors import ConfigError
 from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
 
 CONFIG = "sensorfuse/configs/synth_small.yaml"
@@ -94,15 +99,32 @@ def make_world(args: argparse.Namespace, root: Path) -> tuple[Path, str]:
     from sensorfuse.synth import SynthConfig, generate
 
     version = "v1.0-trainval"
+    params = {
+        "seed": args.seed,
+        "scenes": args.scenes,
+        "val_scenes": args.val_scenes,
+        "scene_seconds": args.scene_seconds,
+    }
+    stamp = root / "bench_world.json"
     if not (root / version / "sample.json").is_file():
-        cfg = SynthConfig(
-            version=version,
-            scenes=args.scenes,
-            val_scenes=args.val_scenes,
-            seed=args.seed,
-            scene_seconds=args.scene_seconds,
-        )
+        cfg = SynthConfig(version=version, **params)
         generate(root, cfg)
+        atomic_write_json(stamp, params)
+    # a world from an earlier run is reused only if it was made with the same parameters
+    if stamp.is_file():
+        have = json.loads(stamp.read_text())
+    else:  # worlds made before the stamp existed: the scene count is what can be checked
+        have = {**params, "scenes": len(json.loads((root / version / "scene.json").read_text()))}
+    diffs = [
+        f"{k}: world has {have.get(k)!r}, benchmark wants {v!r}"
+        for k, v in params.items()
+        if have.get(k) != v
+    ]
+    if diffs:
+        raise ConfigError(
+            f"{root}: this world was generated with other parameters ({'; '.join(diffs)}). "
+            "Use a fresh --work folder, or delete the world folder to regenerate it."
+        )
     return root, version
 
 
@@ -115,32 +137,64 @@ def _finished(v: Variant, args: argparse.Namespace, seed: int) -> bool:
     return (_work_dir(v, args, seed) / "eval" / "metrics_summary.json").is_file()
 
 
+def _train_overrides(v: Variant, args: argparse.Namespace, root: Path, version: str, seed: int) -> list[str]:
+    return [
+        f"data.dataroot={root}",
+        f"data.version={version}",
+        "data.train_split=train",
+        "data.val_split=val",
+        f"optim.max_steps={args.steps}",
+        f"runtime.seed={seed}",
+        f"runtime.out_dir={_work_dir(v, args, seed) / 'train'}",
+        "runtime.progress=false",
+        *v.overrides(),
+        *args.extra,
+    ]
+
+
+def check_reuse(saved: Path, expected: list[str]) -> None:
+    """Refuse to reuse a variant's earlier run (finished or resumable) that was trained with another config.
+
+    ``saved`` is the run's ``config.yaml``; ``expected`` the overrides this benchmark would train it with.
+    Without this, changing ``--steps`` (or the config file) in an existing ``--work`` would silently mix old
+    and new results in one table.
+    """
+    from sensorfuse.engine.config import config_to_yaml, load_config
+    from sensorfuse.utils.yaml_io import read_yaml
+
+    have = read_yaml(saved, "saved run config")
+    want = yaml.safe_load(config_to_yaml(load_config(CONFIG, expected)))
+    diffs = [f"{k}: run has {a!r}, benchmark wants {b!r}" for k, a, b in _diff(have, want)]
+    if diffs:
+        raise ConfigError(
+            f"{saved}: this run was trained with another config than the benchmark asks for "
+            f"({'; '.join(diffs[:5])}{' ...' if len(diffs) > 5 else ''}). "
+            f"Use a fresh --work folder, or delete {saved.parent.parent} to retrain this variant."
+        )
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, a's value, b's value) for every leaf where two nested dicts differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [(prefix.rstrip("."), a, b)]
+
+
 def run_variant(
     v: Variant, args: argparse.Namespace, root: Path, version: str, cmds: Path, seed: int
 ) -> dict[str, Any]:
     """Train + evaluate one variant with one training seed (skipping finished parts); its evaluation rows."""
     work = _work_dir(v, args, seed)
     summary_path = work / "eval" / "metrics_summary.json"
+    overrides = _train_overrides(v, args, root, version, seed)
+    if (work / "train" / "config.yaml").is_file():
+        check_reuse(work / "train" / "config.yaml", overrides)
     if not summary_path.is_file():
         ckpt_dir = work / "train" / "checkpoints"
-        train = [
-            sys.executable,
-            "-m",
-            "sensorfuse",
-            "train",
-            "--config",
-            CONFIG,
-            f"data.dataroot={root}",
-            f"data.version={version}",
-            "data.train_split=train",
-            "data.val_split=val",
-            f"optim.max_steps={args.steps}",
-            f"runtime.seed={seed}",
-            f"runtime.out_dir={work / 'train'}",
-            "runtime.progress=false",
-            *v.overrides(),
-            *args.extra,
-        ]
+        train = [sys.executable, "-m", "sensorfuse", "train", "--config", CONFIG, *overrides]
         t0 = time.perf_counter()
         _run(train + (["--resume"] if (ckpt_dir / "last.pt").is_file() else []), cmds)
         train_s = time.perf_counter() - t0

@@ -1,9 +1,25 @@
-"""The detection benchmark's variants are valid config overrides, and its target checks compare correctly."""
+"""The detection benchmark's variants are valid config overrides, its target checks compare correctly, and it
+refuses to reuse runs or worlds made with other settings."""
 
 from __future__ import annotations
 
-from sensorfuse.bench.detect import CONFIG, VARIANTS, checks, mean_over_seeds
-from sensorfuse.engine.config import load_config
+import argparse
+import json
+
+import pytest
+
+from sensorfuse.bench.detect import (
+    CONFIG,
+    VARIANTS,
+    _train_overrides,
+    add_arguments,
+    check_reuse,
+    checks,
+    make_world,
+    mean_over_seeds,
+)
+from sensorfuse.engine.config import load_config, save_config
+from sensorfuse.errors import ConfigError
 
 
 def test_every_variant_is_a_valid_config() -> None:
@@ -50,3 +66,35 @@ def test_mean_over_seeds() -> None:
     assert abs(out["rows"]["lidar"]["NDS"] - 0.25) < 1e-12
     assert out["seeds"] == [0, 1] and out["train_seconds"] == 20.0
     assert list(out["rows"]) == ["lidar+radar", "lidar"]  # the variant's own sensor set stays first
+
+
+def _args(tmp_path, *argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(["--work", str(tmp_path), *argv])
+
+
+def test_reuse_refuses_a_run_trained_with_other_steps(tmp_path) -> None:
+    v = VARIANTS[0]
+    old = _train_overrides(v, _args(tmp_path, "--steps", "400"), tmp_path / "world", "v1.0-trainval", 0)
+    saved = tmp_path / "lidar_only" / "train" / "config.yaml"
+    saved.parent.mkdir(parents=True)
+    save_config(load_config(CONFIG, old), saved)
+    check_reuse(saved, old)  # same settings: reused silently
+    new = _train_overrides(v, _args(tmp_path, "--steps", "800"), tmp_path / "world", "v1.0-trainval", 0)
+    with pytest.raises(ConfigError, match=r"config.yaml.*optim.max_steps: run has 400, benchmark wants 800"):
+        check_reuse(saved, new)
+
+
+def test_reuse_refuses_a_world_made_with_other_parameters(tmp_path) -> None:
+    world = tmp_path / "world"
+    (world / "v1.0-trainval").mkdir(parents=True)
+    (world / "v1.0-trainval" / "sample.json").write_text("[]")
+    (world / "v1.0-trainval" / "scene.json").write_text(json.dumps([{}] * 14))
+    assert make_world(_args(tmp_path), world) == (world, "v1.0-trainval")  # unstamped world, 14 scenes: ok
+    with pytest.raises(ConfigError, match="scenes: world has 14, benchmark wants 10"):
+        make_world(_args(tmp_path, "--scenes", "10"), world)
+    stamp = {"seed": 7, "scenes": 14, "val_scenes": 4, "scene_seconds": 8.0}
+    (world / "bench_world.json").write_text(json.dumps(stamp))
+    with pytest.raises(ConfigError, match="seed: world has 7, benchmark wants 2026"):
+        make_world(_args(tmp_path), world)
