@@ -1,9 +1,10 @@
 """The binning rule, written once and compiled for both the Numba CPU kernels and the CUDA kernels.
 
-``point_key`` is plain Python: ``_voxel_numba`` wraps it with ``njit(inline="always")`` and ``_voxel_cuda``
-with ``cuda.jit(device=True)``, so the rule every backend must agree on bit for bit (float64
-``floor((p - lo) / size)``, kept iff ``0 <= q < dims`` on every axis) exists in one place. The torch/numpy
-reference (``_voxel_reference``) states the same rule in array form and the tests compare all of them.
+``point_key`` is plain Python: ``_voxel_cuda`` wraps it with ``cuda.jit(device=True)`` and ``_voxel_numba``
+with ``njit(inline="always")`` (for grids of 2**31 cells or more), so the rule every backend must agree on bit
+for bit (float64 ``floor((p - lo) / size)``, kept iff ``0 <= q < dims`` on every axis) is written once per
+form: here one point at a time; ``_voxel_numba._block_keys`` in the blocked form the CPU vectorises; the
+torch reference (``_voxel_reference``) in array form. The tests compare all of them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ def point_key(points, i, lo, size, dims):  # type: ignore[no-untyped-def]
             return np.int64(-2)
     key = np.int64(0)
     for a in range(2, -1, -1):
-        q = math.floor((np.float64(points[i, a]) - lo[a]) / size[a])
-        if q < 0 or q >= dims[a]:
+        x = (np.float64(points[i, a]) - lo[a]) / size[a]
+        # 0 <= floor(x) < n  <=>  0 <= x < n for an integer n: tested on the float, so a huge coordinate is
+        # out of range instead of an overflowing float → int conversion
+        if not (x >= 0.0 and x < dims[a]):
             return np.int64(-1)
-        key = key * dims[a] + np.int64(q)
+        key = key * dims[a] + np.int64(math.floor(x))
     return key

@@ -76,6 +76,27 @@ def test_large_cloud_many_buckets_equals_reference(grouping: str) -> None:
     assert a.num_voxels == 10_000  # the cap is reached
 
 
+@pytest.mark.parametrize(
+    "size, rng",
+    [
+        (VOXEL, RANGE),  # a small grid: the vectorised key kernel
+        (
+            (0.01, 0.01, 0.01),
+            (-2000.0, -2000.0, -10.0, 2000.0, 2000.0, 10.0),
+        ),  # 3.2e14 cells: int64 scalar keys
+    ],
+)
+def test_keys_of_small_and_huge_grids_equal_reference(size: tuple, rng: tuple) -> None:
+    pts = _cloud(np.random.default_rng(5), 5000) * np.float32(700.0 if rng[3] > 100 else 1.0)
+    pts[:6, :3] = [[1e30, 0, 0], [-1e30, 0, 0], [0, 3e38, 0], [0, 0, -3e38], [0, 0, 0], [0, 0, 0]]
+    pts[5, 4] = np.nan  # a non-finite feature column drops the point too
+    a = voxelize(pts, size, rng, mode="dynamic", backend="numba")
+    b = voxelize(pts, size, rng, mode="dynamic", backend="reference")
+    _assert_same(a, b)
+    np.testing.assert_array_equal(a.point_to_voxel[:4], [-1, -1, -1, -1])  # huge but finite: out of range
+    assert a.point_to_voxel[4] >= 0 and a.point_to_voxel[5] == -1 and a.num_nonfinite == 1
+
+
 def test_torch_in_torch_out_and_contents() -> None:
     pts = torch.from_numpy(_cloud(np.random.default_rng(3), 500))
     r = voxelize(pts, VOXEL, RANGE, 3, 1000)
