@@ -152,6 +152,10 @@ def _train_overrides(v: Variant, args: argparse.Namespace, root: Path, version: 
     ]
 
 
+#: settings that say where a run's files live, not what it learned: a --work folder may be moved
+_WHERE_KEYS = frozenset({"data.dataroot", "runtime.out_dir"})
+
+
 def check_reuse(saved: Path, expected: list[str]) -> None:
     """Refuse to reuse a variant's earlier run (finished or resumable) that was trained with another config.
 
@@ -164,7 +168,9 @@ def check_reuse(saved: Path, expected: list[str]) -> None:
 
     have = read_yaml(saved, "saved run config")
     want = yaml.safe_load(config_to_yaml(load_config(CONFIG, expected)))
-    diffs = [f"{k}: run has {a!r}, benchmark wants {b!r}" for k, a, b in _diff(have, want)]
+    diffs = [
+        f"{k}: run has {a!r}, benchmark wants {b!r}" for k, a, b in _diff(have, want) if k not in _WHERE_KEYS
+    ]
     if diffs:
         raise ConfigError(
             f"{saved}: this run was trained with another config than the benchmark asks for "

@@ -81,6 +81,10 @@ def test_reuse_refuses_a_run_trained_with_other_steps(tmp_path) -> None:
     saved.parent.mkdir(parents=True)
     save_config(load_config(CONFIG, old), saved)
     check_reuse(saved, old)  # same settings: reused silently
+    moved = _train_overrides(
+        v, _args(tmp_path / "moved", "--steps", "400"), tmp_path / "w2", "v1.0-trainval", 0
+    )
+    check_reuse(saved, moved)  # the --work folder moved: paths differ, the training does not
     new = _train_overrides(v, _args(tmp_path, "--steps", "800"), tmp_path / "world", "v1.0-trainval", 0)
     with pytest.raises(ConfigError, match=r"config.yaml.*optim.max_steps: run has 400, benchmark wants 800"):
         check_reuse(saved, new)
