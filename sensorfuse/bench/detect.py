@@ -1,7 +1,7 @@
 """Synthetic detection benchmark: one fixed generated world, every sensor setup and fuser trained with the
 same CPU budget, all scored by the official nuScenes devkit.
 
-    python -m sensorfuse.bench.detect --out docs/bench/detect            # the recorded benchmark (~70 min on 2 cores)
+    python -m sensorfuse.bench.detect --out docs/bench/detect            # the recorded benchmark (~2.3 h on 2 cores)
     python -m sensorfuse.bench.detect --out /tmp/bd --quick              # a smoke run (minutes)
 
 Each variant is a plain ``sensorfuse train`` + ``sensorfuse evaluate`` subprocess (the exact commands are
@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("docs/bench/detect"), help="tables (detect.md, detect.json)"
     )
     p.add_argument("--work", type=Path, default=Path("runs/bench-detect"), help="world, checkpoints, evals")
-    p.add_argument("--steps", type=int, default=400, help="training steps per variant (same for all)")
+    p.add_argument("--steps", type=int, default=800, help="training steps per variant (same for all)")
     p.add_argument("--scenes", type=int, default=14, help="scenes in the generated world")
     p.add_argument("--val-scenes", type=int, default=4)
     p.add_argument("--scene-seconds", type=float, default=8.0)

@@ -2,9 +2,9 @@
 
 Forward: a serial stable counting sort of the points by cell (cell indices are bounded, so it is a histogram,
 a prefix sum and one scatter of int32 point ids; out-of-range indices are counted in the same pass and the
-wrapper raises on them), then a parallel pass over tiles of 64 cells: each tile sums its points' contiguous
-C-rows into a small cell-major buffer (in L1/L2, SIMD adds) and writes it out channel-major, 64 contiguous
-cells per channel. Every output element is written once, summed in input order, so the result is bitwise
+wrapper raises on them), then a parallel pass over tiles of 64 cells: each tile zeroes its block of the
+channel-major output (C rows of 64 contiguous cells), sums each non-empty cell's contiguous C-rows into a
+C-vector (SIMD adds) and stores it down the cell's column of the block. Every output element is written once, summed in input order, so the result is bitwise
 equal to the reference and independent of the thread count; no zero-fill of the output is needed.
 Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
 gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
@@ -52,7 +52,10 @@ def _sort_by_cell(idx, starts, order):  # type: ignore[no-untyped-def]
 @parallel_kernel
 def _forward(f, order, starts, out):  # type: ignore[no-untyped-def]
     """out (B, C, cells) = per-cell sums of f (B, M, C) rows, each summed in input order; parallel over
-    tiles of _TILE cells accumulated cell-major in a small local buffer, written out channel-major."""
+    tiles of _TILE cells. A tile's block of ``out`` (C rows of _TILE cells, in L1/L2) is zeroed with
+    contiguous stores, then each non-empty cell's rows are summed into a C-vector (SIMD adds) and stored
+    down its column of the block: camera frusta leave most cells empty (~89% for the LSS shape), and those
+    cost only the zeroing."""
     b_n, c_n = f.shape[0], f.shape[2]
     n_cells = out.shape[2]
     n_tiles = (n_cells + _TILE - 1) // _TILE
@@ -60,15 +63,21 @@ def _forward(f, order, starts, out):  # type: ignore[no-untyped-def]
         b = t // n_tiles
         k0 = (t % n_tiles) * _TILE
         k1 = min(n_cells, k0 + _TILE)
-        tile = np.zeros((_TILE, c_n), f.dtype)
+        acc = np.empty(c_n, f.dtype)
+        for c in range(c_n):
+            for k in range(k0, k1):
+                out[b, c, k] = 0.0
         for k in range(k0, k1):
+            if starts[b, k] == starts[b, k + 1]:
+                continue
+            for c in range(c_n):
+                acc[c] = 0.0
             for p in range(starts[b, k], starts[b, k + 1]):
                 m = order[b, p]
                 for c in range(c_n):
-                    tile[k - k0, c] += f[b, m, c]
-        for c in range(c_n):
-            for k in range(k0, k1):
-                out[b, c, k] = tile[k - k0, c]
+                    acc[c] += f[b, m, c]
+            for c in range(c_n):
+                out[b, c, k] = acc[c]
 
 
 @parallel_kernel
