@@ -3,7 +3,7 @@
     .venv/bin/python tools/profile_ops.py
 
 voxelize: key computation, grouping (dense table or hashed buckets + rank), output fill; bev_pool: the counting
-sort and the tiled forward kernel. Medians of repeated calls in one process; run on a quiet machine.
+sort, the tiled forward kernel and the whole op (forward, no autograd graph), called back to back. Medians of repeated calls in one process; run on a quiet machine.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from sensorfuse.bench.ops import lss_geometry, realistic_cloud, uniform_cloud
 from sensorfuse.ops import _bev_numba as bn
 from sensorfuse.ops import _voxel_numba as vn
-from sensorfuse.ops import voxelize
+from sensorfuse.ops import bev_pool, voxelize
 from sensorfuse.ops._grid import make_grid
 
 RANGE = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
@@ -85,7 +86,12 @@ def profile_bev_pool() -> None:
         t_sort = median_ms(bn._sort_by_cell, idx, starts, order)
         out = np.empty((1, c, cells), np.float32)
         t_fwd = median_ms(bn._forward, f, order, starts, out)
-        print(f"bev_pool {name:6s} sort {t_sort:5.2f}  forward kernel {t_fwd:5.2f} ms")
+        feats = torch.from_numpy(f).reshape(1, n_cam, d, h, w, c)
+        cell_index = torch.from_numpy(idx).reshape(1, n_cam, d, h, w)
+        t_all = median_ms(bev_pool, feats, cell_index, (200, 200))
+        print(
+            f"bev_pool {name:6s} sort {t_sort:5.2f}  forward kernel {t_fwd:5.2f}  | whole op {t_all:5.2f} ms"
+        )
 
 
 def main() -> None:
