@@ -84,6 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny world, 3 variants, 4 steps")
     p.add_argument(
+        "--allow-code-change",
+        action="store_true",
+        help="reuse earlier runs even where the package's code differs from the code that trained them"
+        " (for changes known not to alter results); by default such runs are refused",
+    )
+    p.add_argument(
         "--extra", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every training run"
     )
 
@@ -179,6 +185,27 @@ def check_reuse(saved: Path, expected: list[str]) -> None:
         )
 
 
+def check_code(train_dir: Path, allow_change: bool) -> None:
+    """Refuse to reuse a run trained by other code than the current checkout's (same config, other fuser...).
+
+    Runs from before provenance was recorded cannot be checked: reused, with a note.
+    """
+    from sensorfuse.engine.provenance import stale_files
+
+    stale = stale_files(train_dir)
+    if stale is None:
+        print(f"note: {train_dir} has no provenance.json (trained before it was recorded): code not checked")
+    elif stale and not allow_change:
+        raise ConfigError(
+            f"{train_dir}: this run was trained by other code than the current checkout's (changed since: "
+            f"{', '.join(stale[:6])}{' ...' if len(stale) > 6 else ''}). Use a fresh --work folder, delete "
+            f"{train_dir.parent} to retrain this variant, or pass --allow-code-change if the change cannot "
+            "alter its results."
+        )
+    elif stale:
+        print(f"note: reusing {train_dir} across code changes ({', '.join(stale)}): --allow-code-change")
+
+
 def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """(dotted key, a's value, b's value) for every leaf where two nested dicts differ."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -198,6 +225,7 @@ def run_variant(
     overrides = _train_overrides(v, args, root, version, seed)
     if (work / "train" / "config.yaml").is_file():
         check_reuse(work / "train" / "config.yaml", overrides)
+        check_code(work / "train", args.allow_code_change)
     if not summary_path.is_file():
         ckpt_dir = work / "train" / "checkpoints"
         train = [sys.executable, "-m", "sensorfuse", "train", "--config", CONFIG, *overrides]

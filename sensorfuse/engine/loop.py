@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from sensorfuse.engine import provenance
 from sensorfuse.engine.checkpoint import (
     LAST,
     latest_checkpoint,
@@ -201,7 +202,8 @@ def fit(
     info: DistInfo,
     resume: bool = False,
 ) -> FitResult:
-    """Train ``model`` on ``dataset`` to ``max_steps``; rank 0 writes config.yaml, log.csv and checkpoints."""
+    """Train ``model`` on ``dataset`` to ``max_steps``; rank 0 writes config.yaml, provenance.json (which
+    code ran: :mod:`sensorfuse.engine.provenance`), log.csv and checkpoints."""
     out = Path(cfg.runtime.out_dir)
     ckpt_dir = out / "checkpoints"
     seed_everything(cfg.runtime.seed + info.rank)
@@ -215,6 +217,7 @@ def fit(
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
+        provenance.record(out, trainer.step)
     return _run_epochs(trainer, dataset, collate_fn, CsvLog(out / "log.csv"), ckpt_dir)
 
 

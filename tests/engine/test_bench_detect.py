@@ -13,6 +13,7 @@ from sensorfuse.bench.detect import (
     VARIANTS,
     _train_overrides,
     add_arguments,
+    check_code,
     check_reuse,
     checks,
     make_world,
@@ -102,3 +103,19 @@ def test_reuse_refuses_a_world_made_with_other_parameters(tmp_path) -> None:
     (world / "bench_world.json").write_text(json.dumps(stamp))
     with pytest.raises(ConfigError, match="seed: world has 7, benchmark wants 2026"):
         make_world(_args(tmp_path), world)
+
+
+def test_reuse_refuses_a_run_trained_by_other_code(tmp_path, capsys) -> None:
+    from sensorfuse.engine import provenance
+
+    check_code(tmp_path, allow_change=False)  # no provenance.json (an older run): reused, with a note
+    assert "no provenance.json" in capsys.readouterr().out
+    provenance.record(tmp_path, 0)
+    check_code(tmp_path, allow_change=False)  # trained by this checkout
+    entries = json.loads((tmp_path / "provenance.json").read_text())
+    entries[0]["source_sha256"]["models/fusers.py"] = "0" * 64
+    (tmp_path / "provenance.json").write_text(json.dumps(entries))
+    with pytest.raises(ConfigError, match=r"other code.*models/fusers.py.*--allow-code-change"):
+        check_code(tmp_path, allow_change=False)
+    check_code(tmp_path, allow_change=True)
+    assert "across code changes (models/fusers.py)" in capsys.readouterr().out

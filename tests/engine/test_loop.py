@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def test_resume_gives_the_same_next_step(tmp_path: Path, toy) -> None:
     resumed = fit(model_cls(), data, collate, _cfg(tmp_path / "b", 7, ckpt_every=6), CPU, resume=True)
     assert resumed.step == 7
     assert resumed.last_losses["loss"] == full.last_losses["loss"]
+    starts = json.loads((tmp_path / "b" / "provenance.json").read_text())
+    assert [e["from_step"] for e in starts] == [6]  # the resumed start is recorded with its step
     pa = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")["model"]
     pb = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["model"]
     for k in pa:
@@ -62,6 +65,7 @@ def test_fit_writes_config_log_and_checkpoints(tmp_path: Path, toy) -> None:
     model_cls, data, collate = toy
     res = fit(model_cls(), data, collate, _cfg(tmp_path, 4, ckpt_every=2), CPU)
     assert (tmp_path / "config.yaml").is_file()
+    assert [e["from_step"] for e in json.loads((tmp_path / "provenance.json").read_text())] == [0]
     rows = (tmp_path / "log.csv").read_text().strip().splitlines()
     assert rows[0].startswith("step,epoch,lr") and len(rows) == 1 + 4
     assert latest_checkpoint(tmp_path / "checkpoints") == tmp_path / "checkpoints" / "last.pt"
