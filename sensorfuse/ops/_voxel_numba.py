@@ -145,10 +145,14 @@ def _pack(first, low):  # type: ignore[no-untyped-def]
 
 
 @parallel_kernel
-def _buckets(part_keys, part_idx, starts, bucket_bits, table_bits, group):  # type: ignore[no-untyped-def]
-    mask = (1 << table_bits) - 1
-    shift = np.uint64(64 - bucket_bits - table_bits)
+def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[no-untyped-def]
     for b in prange(starts.shape[0] - 1):
+        # each bucket's table sized by its own count (at most half full): the slots to clear follow the points
+        table_bits = 4
+        while (1 << table_bits) < 2 * (starts[b + 1] - starts[b]):
+            table_bits += 1
+        mask = (1 << table_bits) - 1
+        shift = np.uint64(64 - bucket_bits - table_bits)
         t_keys = np.full(1 << table_bits, -1, np.int64)
         t_voxel = np.empty(1 << table_bits, np.int32)
         v_first = np.empty(starts[b + 1] - starts[b], np.int64)
@@ -203,11 +207,14 @@ def _dense(keys, n_cells, group, rank):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _rank(keys, group, rank):  # type: ignore[no-untyped-def]
+    """rank[i] = number of voxels first seen before point i (meaningful where i is a first point), branch-free:
+    a branch on "first point?" is taken at random on clustered clouds (135k of 312k points on the real one) and
+    its mispredictions cost 4x the loop (0.85 vs 0.2 ms). ``group`` of dropped points is never written: read,
+    but masked by the key test."""
     nv = 0
     for i in range(keys.shape[0]):
-        if keys[i] >= 0 and (group[i] >> 32) == i:
-            rank[i] = nv
-            nv += 1
+        rank[i] = nv
+        nv += (keys[i] >= 0) & ((group[i] >> 32) == i)
     return nv
 
 
@@ -277,8 +284,7 @@ def _group_hashed(keys: np.ndarray, hist: np.ndarray, bucket_bits: int, group: n
     part_keys = np.empty(int(starts[-1]), np.int64)
     part_idx = np.empty(int(starts[-1]), np.int32)
     _partition(keys, bucket_bits, offsets, part_keys, part_idx)
-    table_bits = max(4, math.ceil(math.log2(max(1, 2 * int(per_bucket.max(initial=0))))))
-    _buckets(part_keys, part_idx, starts, bucket_bits, table_bits, group)
+    _buckets(part_keys, part_idx, starts, bucket_bits, group)
 
 
 def set_threads(n: int) -> None:
