@@ -5,7 +5,7 @@ A checkpoint is a dict of tensors and plain Python data::
     {"format": 1, "step": int, "epoch": int, "config": dict (resolved TrainConfig),
      "model": state_dict, "optimizer": state_dict | None, "scheduler": state_dict | None,
      "scaler": state_dict | None, "rng": {"torch": ByteTensor, "cuda": [ByteTensor] , "numpy": {...},
-     "python": [...]}}
+     "python": [...]}, "provenance": dict | None (the code that trained it: sensorfuse.engine.provenance)}
 
 RNG states are stored as tensors and lists so that ``weights_only`` loading accepts them.
 """

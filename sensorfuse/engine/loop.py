@@ -130,6 +130,9 @@ class Trainer:
         use_scaler = cfg.runtime.amp and info.device.type == "cuda" and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.step = 0
+        self.provenance: dict[str, Any] | None = (
+            None  # this start's provenance entry (rank 0), saved with checkpoints
+        )
         self.ddp: nn.Module = self.model
         if info.distributed:
             ids = [info.device.index] if info.device.type == "cuda" else None
@@ -148,6 +151,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),
+            "provenance": self.provenance,
         }
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
@@ -217,7 +221,7 @@ def fit(
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-        provenance.record(out, trainer.step)
+        trainer.provenance = provenance.record(out, trainer.step)
     return _run_epochs(trainer, dataset, collate_fn, CsvLog(out / "log.csv"), ckpt_dir)
 
 

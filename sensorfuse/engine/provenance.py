@@ -72,7 +72,7 @@ def collect(from_step: int = 0) -> dict[str, Any]:
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a str subclass: plain str so weights_only checkpoints load it
         "numpy": numpy.__version__,
         "numba": numba.__version__,
         "source_sha256": source_digest(),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sensorfuse.engine import provenance
 from sensorfuse.engine.checkpoint import latest_checkpoint, load_checkpoint
 from sensorfuse.engine.config import load_config
 from sensorfuse.engine.distributed import DistInfo
@@ -71,6 +72,7 @@ def test_fit_writes_config_log_and_checkpoints(tmp_path: Path, toy) -> None:
     assert latest_checkpoint(tmp_path / "checkpoints") == tmp_path / "checkpoints" / "last.pt"
     ck = load_checkpoint(res.checkpoint or tmp_path / "missing")
     assert ck["step"] == 4 and ck["config"]["optim"]["max_steps"] == 4
+    assert ck["provenance"]["source_sha256"] == provenance.source_digest()  # travels with the weights
     assert load_config(tmp_path / "config.yaml").optim.max_steps == 4
 
 
