@@ -7,7 +7,7 @@ The file is a list with one entry per start (a resumed run appends one), each::
      "source_sha256": {"models/fusers.py": "<sha256>", ...}}
 
 ``source_sha256`` covers every ``.py`` file of the package that can change what a run learns or how it is scored
-(everything but ``bench/``). Comparing it with the current checkout (:func:`changed_files`) tells whether an
+(everything but :data:`NOT_MODEL_CODE`). Comparing it with the current checkout (:func:`changed_files`) tells whether an
 old run still stands for the code: ``sensorfuse.bench.detect`` refuses to reuse one that does not, since a
 changed fuser under an unchanged config would otherwise put old numbers in a new table.
 """
@@ -26,18 +26,21 @@ from sensorfuse.utils.atomic import atomic_write_json
 
 PACKAGE = Path(__file__).resolve().parents[1]
 FILENAME = "provenance.json"
-#: package folders that neither train nor score a model: editing them leaves earlier runs valid
-NOT_MODEL_CODE = ("bench",)
+#: package parts that neither train nor score a model (benchmarks, replay, the demo script, the CLI dispatch):
+#: editing them leaves earlier runs valid
+NOT_MODEL_CODE = ("bench", "replay", "demo.py", "cli.py")
 
 
 def source_digest(package: Path = PACKAGE) -> dict[str, str]:
     """sha256 of each ``.py`` file of ``package`` outside :data:`NOT_MODEL_CODE`, keyed by relative path."""
-    out = {}
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(package)
-        if rel.parts[0] not in NOT_MODEL_CODE:
-            out[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+    files = (p.relative_to(package).as_posix() for p in sorted(package.rglob("*.py")))
+    return {
+        rel: hashlib.sha256((package / rel).read_bytes()).hexdigest() for rel in files if _is_model_code(rel)
+    }
+
+
+def _is_model_code(rel: str) -> bool:
+    return rel.split("/")[0] not in NOT_MODEL_CODE
 
 
 def changed_files(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
@@ -110,4 +113,5 @@ def stale_files(out_dir: Path) -> list[str] | None:
     if not path.is_file():
         return None
     now = source_digest()
-    return sorted({f for e in read(path) for f in changed_files(e["source_sha256"], now)})
+    recorded = ({f: h for f, h in e["source_sha256"].items() if _is_model_code(f)} for e in read(path))
+    return sorted({f for r in recorded for f in changed_files(r, now)})  # (files counted as model code now)

@@ -13,7 +13,8 @@ from sensorfuse.errors import DataError
 
 
 def _package(root: Path) -> Path:
-    for rel, text in {"models/a.py": "A = 1\n", "ops/b.py": "B = 2\n", "bench/c.py": "C = 3\n"}.items():
+    files = {"models/a.py": "A = 1\n", "ops/b.py": "B = 2\n", "bench/c.py": "C = 3\n", "cli.py": "D = 4\n"}
+    for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     return root
@@ -23,7 +24,8 @@ def test_source_digest_covers_model_code_not_benchmarks(tmp_path: Path) -> None:
     pkg = _package(tmp_path / "pkg")
     before = provenance.source_digest(pkg)
     assert sorted(before) == ["models/a.py", "ops/b.py"]
-    (pkg / "bench" / "c.py").write_text("C = 4\n")  # a benchmark edit leaves runs valid
+    (pkg / "bench" / "c.py").write_text("C = 4\n")  # a benchmark or CLI edit leaves runs valid
+    (pkg / "cli.py").write_text("D = 5\n")
     assert provenance.source_digest(pkg) == before
     (pkg / "models" / "a.py").write_text("A = 2\n")
     (pkg / "ops" / "new.py").write_text("")
@@ -50,6 +52,7 @@ def test_stale_files_names_what_changed(tmp_path: Path) -> None:
     entry = provenance.collect(0)
     entry["source_sha256"]["models/fusers.py"] = "0" * 64
     del entry["source_sha256"]["ops/voxelize.py"]
+    entry["source_sha256"]["replay/old.py"] = "1" * 64  # recorded when replay/ still counted: ignored now
     (tmp_path / provenance.FILENAME).write_text(json.dumps([entry]))
     assert provenance.stale_files(tmp_path) == ["models/fusers.py", "ops/voxelize.py"]
 
