@@ -6,10 +6,10 @@ The file is a list with one entry per start (a resumed run appends one), each::
      "python": ..., "torch": ..., "numpy": ..., "numba": ...,
      "source_sha256": {"models/fusers.py": "<sha256>", ...}}
 
-``source_sha256`` covers every ``.py`` file of the package that can change what a run learns or how it is scored
-(everything but :data:`NOT_MODEL_CODE`). Comparing it with the current checkout (:func:`changed_files`) tells whether an
-old run still stands for the code: ``sensorfuse.bench.detect`` refuses to reuse one that does not, since a
-changed fuser under an unchanged config would otherwise put old numbers in a new table.
+``source_sha256`` covers every ``.py`` file of the package that can change what a run learns or how it is
+scored (everything but :data:`NOT_MODEL_CODE`). Comparing it with the current checkout (:func:`stale_files`)
+tells whether an old run still stands for the code: ``sensorfuse.bench.detect`` refuses to reuse one that does
+not, since a changed fuser under an unchanged config would otherwise put old numbers in a new table.
 """
 
 from __future__ import annotations
