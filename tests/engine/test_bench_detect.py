@@ -119,3 +119,46 @@ def test_reuse_refuses_a_run_trained_by_other_code(tmp_path, capsys) -> None:
         check_code(tmp_path, allow_change=False)
     check_code(tmp_path, allow_change=True)
     assert "across code changes (models/fusers.py)" in capsys.readouterr().out
+
+
+def _finished_run(work, v, stale: bool) -> None:
+    """A finished run of variant ``v`` (seed 0) in ``work``: its config, a metrics summary, provenance."""
+    from sensorfuse.engine import provenance
+
+    train = work / v.name.replace("+", "_") / "train"
+    train.mkdir(parents=True)
+    args = _args(work)
+    save_config(
+        load_config(CONFIG, _train_overrides(v, args, work / "world", "v1.0-trainval", 0)),
+        train / "config.yaml",
+    )
+    (train.parent / "eval").mkdir()
+    summary = {"mean_ap": 0.5, "nd_score": 0.6, "tp_errors": {"trans_err": 0.3}}
+    (train.parent / "eval" / "metrics_summary.json").write_text(json.dumps(summary))
+    provenance.record(train, 0)
+    if stale:
+        entries = json.loads((train / "provenance.json").read_text())
+        entries[0]["source_sha256"]["models/fusers.py"] = "0" * 64
+        (train / "provenance.json").write_text(json.dumps(entries))
+
+
+def test_a_stale_run_not_asked_for_is_left_out_of_the_table(tmp_path, capsys) -> None:
+    """Finished runs of variants not asked for join the table, unless they are stale: then a note, no crash.
+    An asked-for stale variant still stops the benchmark."""
+    from sensorfuse.bench.detect import main
+
+    world = tmp_path / "world" / "v1.0-trainval"
+    world.mkdir(parents=True)
+    (world / "sample.json").write_text("[]")
+    (world / "scene.json").write_text(json.dumps([{}] * 14))
+    by_name = {v.name: v for v in VARIANTS}
+    _finished_run(tmp_path, by_name["lidar_only"], stale=False)
+    _finished_run(tmp_path, by_name["camera_only"], stale=False)
+    _finished_run(tmp_path, by_name["concat"], stale=True)
+    argv = ["--work", str(tmp_path), "--out", str(tmp_path / "out"), "--train-seeds", "0"]
+    assert main([*argv, "--variants", "lidar_only"]) == 0
+    table = json.loads((tmp_path / "out" / "detect.json").read_text())
+    assert sorted(table) == ["camera_only", "lidar_only"]  # camera_only joined, concat left out
+    assert "note: concat left out of the table" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="other code"):
+        main([*argv, "--variants", "concat"])
