@@ -130,9 +130,8 @@ class Trainer:
         use_scaler = cfg.runtime.amp and info.device.type == "cuda" and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.step = 0
-        self.provenance: dict[str, Any] | None = (
-            None  # this start's provenance entry (rank 0), saved with checkpoints
-        )
+        # this start's provenance entry (set on rank 0 by fit), saved with every checkpoint
+        self.provenance: dict[str, Any] | None = None
         self.ddp: nn.Module = self.model
         if info.distributed:
             ids = [info.device.index] if info.device.type == "cuda" else None
