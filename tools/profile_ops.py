@@ -6,7 +6,8 @@
 rounds leave each implementation in, where the back-to-back default keeps inputs and tables cache resident.
 
 voxelize: key computation, grouping (dense table or hashed buckets + rank), output fill; bev_pool: the counting
-sort, the tiled forward kernel and the whole op (forward, no autograd graph), called back to back. Medians of repeated calls in one process; run on a quiet machine.
+sort, the tiled forward kernel and the whole op (forward, no autograd graph). Medians of repeated calls in one
+process (back to back unless ``--cold``); run on a quiet machine.
 """
 
 from __future__ import annotations

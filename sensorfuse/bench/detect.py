@@ -383,17 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     # variants asked for now, plus every variant an earlier (resumed) run already finished for these seeds
     res = {}
     for v in VARIANTS:
-        if v.name in wanted:
+        asked = v.name in wanted
+        if not (asked or all(_finished(v, args, k) for k in seeds)):
+            continue
+        try:
             res[v.name] = mean_over_seeds(
                 v.name, {k: run_variant(v, args, root, version, cmds, k) for k in seeds}
             )
-        elif all(_finished(v, args, k) for k in seeds):
-            try:  # not asked for: a stale earlier run is left out of the table, not a reason to stop
-                res[v.name] = mean_over_seeds(
-                    v.name, {k: run_variant(v, args, root, version, cmds, k) for k in seeds}
-                )
-            except ConfigError as exc:
-                print(f"note: {v.name} left out of the table: {exc}")
+        except ConfigError as exc:
+            if asked:
+                raise
+            # not asked for: a stale earlier run is left out of the table, not a reason to stop
+            print(f"note: {v.name} left out of the table: {exc}")
     print(write_tables(res, args, args.out))
     return 0
 

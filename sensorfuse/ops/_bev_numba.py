@@ -4,8 +4,9 @@ Forward: a serial stable counting sort of the points by cell (cell indices are b
 a prefix sum and one scatter of int32 point ids; out-of-range indices are counted in the same pass and the
 wrapper raises on them), then a parallel pass over tiles of 64 cells: each tile zeroes its block of the
 channel-major output (C rows of 64 contiguous cells), sums each non-empty cell's contiguous C-rows into a
-C-vector (SIMD adds) and stores it down the cell's column of the block. Every output element is written once, summed in input order, so the result is bitwise
-equal to the reference and independent of the thread count; no zero-fill of the output is needed.
+C-vector (SIMD adds) and stores it down the cell's column of the block. Every output element belongs to one
+tile and each cell is summed in input order, so the result is bitwise equal to the reference and independent of
+the thread count; the output needs no separate zero-fill (each tile zeroes its own block in cache).
 Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
 gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
 (torch.empty does not): the 100 MB feature gradient then costs ~50 page faults instead of ~25,000.
