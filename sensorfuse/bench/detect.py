@@ -166,22 +166,34 @@ def check_reuse(saved: Path, expected: list[str]) -> None:
     """Refuse to reuse a variant's earlier run (finished or resumable) that was trained with another config.
 
     ``saved`` is the run's ``config.yaml``; ``expected`` the overrides this benchmark would train it with.
+    Fuser fields the variant's fuser kind does not read (``fuser.layers`` for concat) are not compared: they
+    cannot change what it learned (:data:`~sensorfuse.models.build.FUSER_FIELDS`).
     Without this, changing ``--steps`` (or the config file) in an existing ``--work`` would silently mix old
     and new results in one table.
     """
     from sensorfuse.engine.config import config_to_yaml, load_config
+    from sensorfuse.models.build import unread_fuser_fields
     from sensorfuse.utils.yaml_io import read_yaml
 
     have = read_yaml(saved, "saved run config")
     want = yaml.safe_load(config_to_yaml(load_config(CONFIG, expected)))
-    diffs = [
-        f"{k}: run has {a!r}, benchmark wants {b!r}" for k, a, b in _diff(have, want) if k not in _WHERE_KEYS
-    ]
+    kind = want["model"]["fuser"]["kind"]
+    inert = {f"model.fuser.{f}" for f in unread_fuser_fields(kind)}
+    diffs, ignored = [], []
+    for k, a, b in _diff(have, want):
+        if k in inert:
+            ignored.append(k)
+        elif k not in _WHERE_KEYS:
+            diffs.append(f"{k}: run has {a!r}, benchmark wants {b!r}")
     if diffs:
         raise ConfigError(
             f"{saved}: this run was trained with another config than the benchmark asks for "
             f"({'; '.join(diffs[:5])}{' ...' if len(diffs) > 5 else ''}). "
             f"Use a fresh --work folder, or delete {saved.parent.parent} to retrain this variant."
+        )
+    if ignored:
+        print(
+            f"note: reusing {saved.parent}: {', '.join(ignored)} differ, but a {kind} fuser does not read them"
         )
 
 

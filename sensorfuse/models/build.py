@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from torch import nn
@@ -16,17 +17,37 @@ from sensorfuse.models.fusers import ConcatFuser, GatedFuser, LateFuser, Transfo
 from sensorfuse.models.head import CenterHead
 from sensorfuse.models.pillars import PillarEncoder
 
-
-def _transformer(ch: dict[str, int], c: FuserConfig) -> nn.Module:
-    return TransformerFuser(ch, c.channels, c.dim, c.window, c.layers, c.heads)
-
-
-FUSERS: dict[str, Callable[[dict[str, int], FuserConfig], nn.Module]] = {
-    "transformer": _transformer,
-    "concat": lambda ch, c: ConcatFuser(ch, c.channels),
-    "gated": lambda ch, c: GatedFuser(ch, c.channels),
-    "late": lambda ch, c: LateFuser(ch, c.channels),
+#: fuser kind → its module; built by :func:`build_fuser` from the fields named in :data:`FUSER_FIELDS`.
+FUSERS: dict[str, Callable[..., nn.Module]] = {
+    "transformer": TransformerFuser,
+    "concat": ConcatFuser,
+    "gated": GatedFuser,
+    "late": LateFuser,
 }
+
+#: The :class:`FuserConfig` fields each kind is built from, in its constructor's order after the input
+#: channels. A kind is never handed the other fields, so they cannot change what it builds or learns: a concat
+#: run stays valid when ``fuser.layers`` changes (``bench.detect`` reuses it across such a change).
+FUSER_FIELDS: dict[str, tuple[str, ...]] = {
+    "transformer": ("channels", "dim", "window", "layers", "heads"),
+    "concat": ("channels",),
+    "gated": ("channels",),
+    "late": ("channels",),
+}
+
+
+def build_fuser(in_channels: dict[str, int], cfg: FuserConfig) -> nn.Module:
+    """The fuser ``cfg.kind`` over BEV maps with ``in_channels`` (modality → channels)."""
+    if cfg.kind not in FUSERS:
+        raise ConfigError(f"fuser.kind: unknown {cfg.kind!r}; expected one of {sorted(FUSERS)}")
+    return FUSERS[cfg.kind](in_channels, *(getattr(cfg, f) for f in FUSER_FIELDS[cfg.kind]))
+
+
+def unread_fuser_fields(kind: str) -> frozenset[str]:
+    """The :class:`FuserConfig` fields that fuser ``kind`` does not read (``kind`` itself excluded)."""
+    every = {f.name for f in dataclasses.fields(FuserConfig)} - {"kind"}
+    return frozenset(every - set(FUSER_FIELDS.get(kind, every)))
+
 
 #: Per-column input scale of the pillar feature nets (LiDAR intensity 0..255 → 0..1).
 LIDAR_SCALE = (1.0, 1.0, 1.0, 1.0 / 255.0, 1.0)
@@ -93,11 +114,9 @@ def build_detector(cfg: ModelConfig, sensors: Iterable[str] | None = None) -> Fu
         raise ConfigError(
             f"build_detector: sensors must be a non-empty subset of {MODALITIES}, got {sensors}"
         )
-    if cfg.fuser.kind not in FUSERS:
-        raise ConfigError(f"fuser.kind: unknown {cfg.fuser.kind!r}; expected one of {sorted(FUSERS)}")
     encoders = {m: build_encoder(m, cfg) for m in chosen}
     channels = {m: _channels(e) for m, e in encoders.items()}
-    fuser = FUSERS[cfg.fuser.kind](channels, cfg.fuser)
+    fuser = build_fuser(channels, cfg.fuser)
     streams: tuple[str, ...] = fuser.streams  # type: ignore[assignment]
     c_in = _channels(fuser)
     dc = cfg.decoder

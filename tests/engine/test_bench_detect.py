@@ -91,6 +91,36 @@ def test_reuse_refuses_a_run_trained_with_other_steps(tmp_path) -> None:
         check_reuse(saved, new)
 
 
+def test_reuse_ignores_fuser_fields_the_variant_does_not_read(tmp_path, capsys) -> None:
+    """A concat run stays valid when the transformer's depth changes; a transformer run does not."""
+    args = _args(tmp_path)
+    by_name = {v.name: v for v in VARIANTS}
+    for name, reused in (("concat", True), ("transformer", False)):
+        v = by_name[name]
+        old = _train_overrides(v, args, tmp_path / "world", "v1.0-trainval", 0)
+        saved = tmp_path / name / "train" / "config.yaml"
+        saved.parent.mkdir(parents=True)
+        save_config(load_config(CONFIG, [*old, "model.fuser.layers=7"]), saved)
+        if reused:
+            check_reuse(saved, old)
+            assert (
+                "model.fuser.layers differ, but a concat fuser does not read them" in capsys.readouterr().out
+            )
+        else:
+            with pytest.raises(ConfigError, match=r"model\.fuser\.layers: run has 7, benchmark wants"):
+                check_reuse(saved, old)
+    # a field concat does read is still compared
+    saved = tmp_path / "concat" / "train" / "config.yaml"
+    with pytest.raises(ConfigError, match=r"model\.fuser\.channels: run has"):
+        check_reuse(
+            saved,
+            [
+                *_train_overrides(by_name["concat"], args, tmp_path / "world", "v1.0-trainval", 0),
+                "model.fuser.channels=8",
+            ],
+        )
+
+
 def test_reuse_refuses_a_world_made_with_other_parameters(tmp_path) -> None:
     world = tmp_path / "world"
     (world / "v1.0-trainval").mkdir(parents=True)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 import torch
 
-from sensorfuse.models.build import FUSERS
+from sensorfuse.errors import ConfigError
+from sensorfuse.models.build import FUSERS, build_fuser, unread_fuser_fields
 from sensorfuse.models.config import FuserConfig
 
 CH = {"lidar": 6, "camera": 5, "radar": 4}
@@ -14,7 +16,7 @@ SUBSETS = [s for r in (1, 2, 3) for s in itertools.combinations(CH, r)]
 
 def _make(kind: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return FUSERS[kind](CH, FuserConfig(kind=kind, channels=8, window=4, layers=2, heads=2, dim=8)).eval()
+    return build_fuser(CH, FuserConfig(kind=kind, channels=8, window=4, layers=2, heads=2, dim=8)).eval()
 
 
 @pytest.mark.parametrize("kind", sorted(FUSERS))
@@ -77,7 +79,7 @@ def test_transformer_windows_are_local() -> None:
     """With one layer (no shift), a change in one window reaches only that window plus the 3x3 fusing conv's
     one-cell rim: cells further away are untouched."""
     torch.manual_seed(0)
-    fuser = FUSERS["transformer"](CH, FuserConfig(channels=8, window=4, layers=1, heads=2, dim=8)).eval()
+    fuser = build_fuser(CH, FuserConfig(channels=8, window=4, layers=1, heads=2, dim=8)).eval()
     _randomize_residual_outputs(fuser)  # as after training: the zero-init branches now carry attention
     feats = {m: torch.randn(1, c, 8, 8) for m, c in CH.items()}
     present = {m: torch.tensor([True]) for m in CH}
@@ -87,3 +89,33 @@ def test_transformer_windows_are_local() -> None:
     assert not torch.allclose(a[..., :4, :4], b[..., :4, :4])
     assert not torch.allclose(a[..., 3, 3], b[..., 3, 3])  # attention carried (0, 0) across its window
     assert torch.allclose(a[..., 5:, :], b[..., 5:, :]) and torch.allclose(a[..., :, 5:], b[..., :, 5:])
+
+
+@pytest.mark.parametrize("kind", sorted(FUSERS))
+def test_unread_fuser_fields_change_nothing(kind: str) -> None:
+    """Changing every field a kind does not read builds the same module, weights and outputs: what lets
+    bench.detect reuse a concat run across a change of the transformer's depth."""
+    base = FuserConfig(kind=kind, channels=8, window=4, layers=2, heads=2, dim=8)
+    changed = {"channels": 16, "window": 2, "layers": 3, "heads": 4, "dim": 16}
+    unread = unread_fuser_fields(kind)
+    assert unread == ({"window", "layers", "heads", "dim"} if kind != "transformer" else set())
+    other = dataclasses.replace(base, **{f: changed[f] for f in unread})
+    torch.manual_seed(0)
+    a = build_fuser(CH, base).eval()
+    torch.manual_seed(0)
+    b = build_fuser(CH, other).eval()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    feats = {m: torch.randn(1, c, 8, 8) for m, c in CH.items()}
+    present = {m: torch.tensor([True]) for m in CH}
+    out_a, out_b = a(feats, present).maps, b(feats, present).maps
+    assert all(torch.equal(out_a[k], out_b[k]) for k in out_a)
+    # a field the kind does read does change it (the test can fail)
+    torch.manual_seed(0)
+    c = build_fuser(CH, dataclasses.replace(base, channels=16)).state_dict()
+    assert any(sa[k].shape != c[k].shape for k in sa)
+
+
+def test_unknown_fuser_kind_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"fuser\.kind: unknown 'sum'"):
+        build_fuser(CH, FuserConfig(kind="sum"))
