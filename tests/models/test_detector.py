@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 from sensorfuse.errors import DataError
 from sensorfuse.models import build_detector

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 from sensorfuse.models import build_detector
 from sensorfuse.models.summary import random_batch, stage_times

@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 from sensorfuse.models import build_detector
 from sensorfuse.models.config import DropoutConfig
