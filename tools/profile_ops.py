@@ -5,7 +5,8 @@
 ``--cold`` evicts the caches (a 128 MB write) before every timed call: the state the benchmark's interleaved
 rounds leave each implementation in, where the back-to-back default keeps inputs and tables cache resident.
 
-voxelize: key computation, grouping (dense table or hashed buckets + rank), output fill; bev_pool: the counting
+voxelize: key computation, then the dense path's serial head (beside half the output zeroing), parallel tail
+and fill, or the hashed path's bucketed grouping, rank (beside half the zeroing) and emit; bev_pool: the counting
 sort, the tiled forward kernel and the whole op (forward, no autograd graph). Medians of repeated calls in one
 process (back to back unless ``--cold``); run on a quiet machine.
 """
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import numba
 import numpy as np
 import torch
 
@@ -24,7 +26,7 @@ from sensorfuse.bench.ops import lss_geometry, realistic_cloud, uniform_cloud
 from sensorfuse.ops import _bev_numba as bn
 from sensorfuse.ops import _voxel_numba as vn
 from sensorfuse.ops import bev_pool, voxelize
-from sensorfuse.ops._grid import make_grid
+from sensorfuse.ops._grid import VoxelGrid, make_grid
 
 RANGE = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
 GRIDS = {"voxels 0.075": ((0.075, 0.075, 0.2), 10, 120_000), "pillars 0.2": ((0.2, 0.2, 8.0), 32, 40_000)}
@@ -52,11 +54,55 @@ def _keys(*args: object) -> None:
     vn._keys(*args)
 
 
-def _emit_fresh(pts: np.ndarray, nv: int, p_cap: int, *rest: object) -> None:
-    """``_emit`` into a freshly allocated voxel array, as ``voxelize`` does."""
-    keys, group, rank, nx, ny, coords, num, p2v = rest
-    voxels = np.empty((nv, p_cap, pts.shape[1]), pts.dtype)
-    vn._emit(pts, keys, group, rank, nx, ny, p_cap, voxels, coords, num, p2v)
+def _head_fresh(keys: np.ndarray, n_cells: int, *rest: object) -> np.ndarray:
+    """``_head_and_zero`` with a fresh cell table, as ``voxelize`` calls it; returns the table."""
+    cell = np.full(n_cells, -1, np.int32)
+    vn._head_and_zero(keys, cell, *rest)
+    return cell
+
+
+def _tail_again(cnt_head: np.ndarray, cnt: np.ndarray, *args: object) -> None:
+    """``_tail`` from the head's counts (it accumulates into ``cnt``)."""
+    cnt[:] = cnt_head
+    vn._tail(*args, cnt)
+
+
+def _dense_phases(
+    pts: np.ndarray, keys: np.ndarray, grid: VoxelGrid, p_cap: int, v_cap: int
+) -> tuple[str, int]:
+    n, c = pts.shape
+    voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
+    vid, pos = np.empty(n, np.int32), np.empty(n, np.int32)
+    cnt, vkey, out = np.empty(v_cap, np.int32), np.empty(v_cap, np.int32), np.zeros(2, np.int64)
+    head_args = (v_cap, p_cap, vid, pos, cnt, vkey, voxels, v_cap // 2, out)
+    t_head = median_ms(_head_fresh, keys, grid.num_cells, *head_args)
+    cell = _head_fresh(keys, grid.num_cells, *head_args)
+    nv, stop = int(out[0]), int(out[1])
+    n_seg = max(1, min(numba.get_num_threads(), n - stop))
+    seg_len = max(1, -(-(n - stop) // n_seg))
+    base = np.empty((n_seg, nv), np.int32)
+    t_tail = 0.0
+    if stop < n:
+        t_tail = median_ms(_tail_again, cnt[:nv].copy(), cnt[:nv], keys, stop, cell, seg_len, base, vid, pos)
+    coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
+    rest = (vid, pos, cnt, vkey, grid.dims[0], grid.dims[1], p_cap, v_cap // 2, voxels[:nv], coords, num, p2v)
+    t_fill = median_ms(vn._fill, pts, stop, seg_len, base, *rest)
+    return f"head+zero/2 {t_head:5.2f}  tail {t_tail:5.2f}  fill {t_fill:5.2f}", nv
+
+
+def _hashed_phases(
+    pts: np.ndarray, keys: np.ndarray, hist: np.ndarray, bits: int, grid: VoxelGrid, p_cap: int, v_cap: int
+) -> tuple[str, int]:
+    n, c = pts.shape
+    voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
+    group, rank, out = np.empty(n, np.int64), np.empty(n, np.int32), np.zeros(1, np.int64)
+    t_group = median_ms(vn._group_hashed, keys, hist, bits, group)
+    t_rank = median_ms(vn._rank_and_zero, keys, group, rank, voxels, v_cap // 2, out)
+    nv = min(int(out[0]), v_cap)
+    coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
+    rest = (grid.dims[0], grid.dims[1], p_cap, v_cap // 2, voxels[:nv], coords, num, p2v)
+    t_emit = median_ms(vn._emit, pts, keys, group, rank, *rest)
+    return f"group {t_group:5.2f}  rank+zero/2 {t_rank:5.2f}  emit {t_emit:5.2f}", nv
 
 
 def profile_voxelize(name: str, pts: np.ndarray) -> None:
@@ -65,25 +111,17 @@ def profile_voxelize(name: str, pts: np.ndarray) -> None:
         grid = make_grid(size, RANGE)
         dense = grid.num_cells <= vn.DENSE_MAX_CELLS
         bits = 0 if dense else max(0, math.ceil(math.log2(max(1, n // vn._BUCKET_POINTS))))
-        keys = np.empty(n, np.int64)
+        keys = np.empty(n, np.int32)
         hist = np.zeros((max(1, -(-n // vn._CHUNK)), 1 << bits), np.int64)
         lo, sz, dims = grid.lo_array(), grid.size_array(), grid.dims_array()
         t_keys = median_ms(_keys, pts, lo, sz, dims, bits, not dense, keys, hist)
-        group, rank = np.empty(n, np.int64), np.empty(n, np.int32)
         if dense:
-            t_group = median_ms(vn._dense, keys, grid.num_cells, group, rank)
-            nv = int(vn._dense(keys, grid.num_cells, group, rank))
+            phases, nv = _dense_phases(pts, keys, grid, p_cap, v_cap)
         else:
-            t_group = median_ms(vn._group_hashed, keys, hist, bits, group)
-            t_group += median_ms(vn._rank, keys, group, rank)
-            nv = int(vn._rank(keys, group, rank))
-        nv = min(nv, v_cap)
-        coords, num, p2v = np.empty((nv, 3), np.int32), np.empty(nv, np.int32), np.empty(n, np.int64)
-        nx, ny = grid.dims[0], grid.dims[1]
-        t_emit = median_ms(_emit_fresh, pts, nv, p_cap, keys, group, rank, nx, ny, coords, num, p2v)
+            phases, nv = _hashed_phases(pts, keys, hist, bits, grid, p_cap, v_cap)
         t_all = median_ms(voxelize, pts, size, RANGE, p_cap, v_cap)
         print(
-            f"voxelize {name:8s} {gname:13s} keys {t_keys:5.2f}  group {t_group:5.2f}  fill {t_emit:5.2f}"
+            f"voxelize {name:8s} {gname:13s} keys {t_keys:5.2f}  {phases}"
             f"  | whole call {t_all:5.2f} ms ({nv} voxels)"
         )
 

@@ -6,14 +6,17 @@ One run, the same inputs for every implementation, medians of many repeats, rati
 Inputs: (1) 300,000 points x 5 uniform in [-54, 54]^2 x [-5, 3] m (nearly every point its own voxel);
 (2) the real nuScenes keyframe merged with 9 earlier sweeps simulated by ego motion (skipped if absent).
 Peers (optional, never runtime dependencies): a torch.unique implementation (below), spconv's PointToVoxel,
-open3d.ml.torch.ops.voxelize, mmcv's Voxelization. A peer missing from this interpreter is measured in
-``.venv-bench`` (tools/setup_bench_env.sh) through ``--worker``, else reported "not installed".
+open3d.ml.torch.ops.voxelize, mmcv's Voxelization. When ``.venv-bench`` (tools/setup_bench_env.sh) has spconv
+and this interpreter does not, the whole benchmark reruns there, so that every row is timed interleaved in one
+process (``--here`` keeps it in this interpreter and times such a peer alone in ``.venv-bench`` through
+``--worker``); a peer found nowhere is reported "not installed".
 The bandwidth bound is one streaming pass over input + output at the copy bandwidth measured here.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -187,10 +190,31 @@ def peer_callable(name: str, grid_name: str, cloud: np.ndarray) -> Callable[[], 
     return partial(fn, cloud)
 
 
+def _in_bench_venv() -> bool:
+    return Path(sys.prefix).resolve() == BENCH_PYTHON.parents[1].resolve()
+
+
+def rerun_in_bench_venv(argv: list[str]) -> int | None:
+    """Exit status of this benchmark rerun in ``.venv-bench``, or None to run it here.
+
+    It reruns there when that venv has spconv and this interpreter lacks it: then spconv is timed in the same
+    rounds as every other row, instead of alone in a worker process with its caches warm.
+    """
+    if _in_bench_venv() or not BENCH_PYTHON.exists() or importlib.util.find_spec("spconv") is not None:
+        return None
+    probe = subprocess.run([str(BENCH_PYTHON), "-c", "import spconv"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    print(f"running the benchmark in {BENCH_PYTHON.parents[1].name} (it has spconv)", file=sys.stderr)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [str(BENCH_PYTHON), "-m", "sensorfuse.bench.ops", *argv], cwd=REPO, env=env
+    ).returncode
+
+
 def run_peer_elsewhere(name: str, grid_name: str, cloud_path: Path, why: str) -> dict[str, Any]:
     """Time a peer missing here in .venv-bench (same saved input); {"status": why} when that fails too."""
-    in_bench_venv = Path(sys.prefix).resolve() == BENCH_PYTHON.parents[1].resolve()
-    if not BENCH_PYTHON.exists() or in_bench_venv:
+    if not BENCH_PYTHON.exists() or _in_bench_venv():
         return {"status": why}
     cmd = [str(BENCH_PYTHON), "-m", "sensorfuse.bench.ops", "--worker", name, grid_name, str(cloud_path)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -322,6 +346,8 @@ def markdown(result: dict[str, Any]) -> str:
         "# Ops benchmark (`voxelize`, `bev_pool`)",
         "",
         f"Command: `{result['command']}` (= `make bench-ops`). Machine: {result['machine']}.",
+        f"Interpreter: {result['interpreter']}; every row of a case is timed in the same interleaved rounds"
+        " of this one process, except a row marked `(alone in .venv-bench)`.",
         f"Load average before/after: {result['loadavg_before']} / {result['loadavg_after']}"
         " (a shared machine: compare only rows of one run).",
         f"Copy bandwidth measured in this run: {result['copy_bandwidth_gbs']:.1f} GB/s; `x bandwidth bound` ="
@@ -338,8 +364,9 @@ def markdown(result: dict[str, Any]) -> str:
         if r["status"] != "ok":
             lines.append(f"| {r['input']} | {r['grid']} | {r['impl']} | {r['status']} | | | | |")
             continue
+        impl = r["impl"] + (" (alone in .venv-bench)" if r.get("where") == ".venv-bench" else "")
         lines.append(
-            f"| {r['input']} | {r['grid']} | {r['impl']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
+            f"| {r['input']} | {r['grid']} | {impl} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
             f"{r['mpts_per_s']:.1f} | {r['speedup_vs_best_peer']:.2f} / {r['speedup_vs_best_peer_min']:.2f} | "
             f"{r['x_bandwidth_bound']:.1f} |"
         )
@@ -370,8 +397,15 @@ def _cpu_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "ops.json")
+    parser.add_argument(
+        "--here", action="store_true", help="run in this interpreter even if .venv-bench has more peers"
+    )
     parser.add_argument("--worker", nargs=3, metavar=("PEER", "GRID", "CLOUD_NPY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.here and not args.worker:
+        code = rerun_in_bench_venv(sys.argv[1:] if argv is None else argv)
+        if code is not None:
+            return code
     if args.worker:
         peer, grid_name, path = args.worker
         fn = peer_callable(peer, grid_name, np.load(path))
@@ -387,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {
         "command": "python -m sensorfuse.bench.ops --out " + str(args.out),
+        "interpreter": f"{Path(sys.prefix).name} (python {platform.python_version()})",
         "machine": f"{_cpu_name()}, {os.cpu_count()} cores, numba threads "
         f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}, python {platform.python_version()}",
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],

@@ -28,6 +28,7 @@ from numba import njit, prange
 from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._grid import VoxelGrid
 from sensorfuse.ops._parallel import parallel_kernel
+from sensorfuse.ops._prefetch import prefetch_write
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK = 16384  # points per chunk in the partition passes (fixed: independent of the thread count)
@@ -48,6 +49,7 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
     return np.int64(_hash(key) >> np.uint64(64 - bucket_bits)) if bucket_bits > 0 else 0
 
 
+_AHEAD = 16  # points between a scattered store's prefetch and the store
 _BLOCK = 512  # points per block in ``_keys``: three float64 columns of a block (12 KB) stay in L1
 
 
@@ -74,15 +76,15 @@ def _block_keys(points, start, stop, lo, size, dims_f, buf, keys):  # type: igno
         inside = (qx >= 0.0) & (qx < nx) & (qy >= 0.0) & (qy < ny) & (qz >= 0.0) & (qz < nz)
         # keys < 2**31 (the caller checks the grid): float64 → int32 converts four lanes per instruction
         # on AVX2, float64 → int64 has no vector form before AVX-512
-        keys[start + j] = np.int64(np.int32((qz * ny + qy) * nx + qx if inside else -1.0))
+        keys[start + j] = np.int32((qz * ny + qy) * nx + qx if inside else -1.0)
 
 
 @parallel_kernel
 def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: ignore[no-untyped-def]
     """Linear key per point (-1 out of range, -2 non-finite) and, if ``count``, each chunk's bucket histogram.
 
-    Grids under 2**31 cells take the vectorised ``_block_keys``; larger ones the scalar ``point_key``.
-    Returns the number of non-finite points.
+    Grids under 2**31 cells take the vectorised ``_block_keys`` (``keys`` int32); larger ones the scalar
+    ``point_key`` (``keys`` int64). Returns (non-finite points, kept points).
     """
     n, c = points.shape
     n_chunks = hist.shape[0]
@@ -90,6 +92,7 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
     dims_f = dims.astype(np.float64)
     flat = points.reshape(-1)
     nonfinite = 0
+    valid = 0
     for t in prange(n_chunks):
         start, stop = t * _CHUNK, min(n, (t + 1) * _CHUNK)
         if narrow:
@@ -116,12 +119,16 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
                 keys[i] = _point_key(points, i, lo, size, dims)
                 found += keys[i] == -2
             nonfinite += found
+        kept = 0
+        for i in range(start, stop):
+            kept += keys[i] >= 0
+        valid += kept
         # bucket histogram in its own loop over the chunk's L2-resident keys; none on the dense path
         if count:
             for i in range(start, stop):
                 if keys[i] >= 0:
                     hist[t, _bucket(keys[i], bucket_bits)] += 1
-    return nonfinite
+    return nonfinite, valid
 
 
 @parallel_kernel
@@ -158,7 +165,10 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
         v_first = np.empty(starts[b + 1] - starts[b], np.int64)
         v_count = np.empty(starts[b + 1] - starts[b], np.int64)
         nv = 0
-        for j in range(starts[b], starts[b + 1]):
+        end = starts[b + 1]
+        for j in range(starts[b], end):
+            if j + _AHEAD < end:  # group[i] is a scattered store: ask for its line early
+                prefetch_write(group, part_idx[j + _AHEAD])
             k = part_keys[j]
             h = np.int64(_hash(k) >> shift) & mask
             while t_keys[h] != k and t_keys[h] != -1:
@@ -175,34 +185,160 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
                 group[i] = _pack(v_first[v], v_count[v])
                 v_count[v] += 1
         for v in range(nv):
+            if v + _AHEAD < nv:
+                prefetch_write(group, v_first[v + _AHEAD])
             group[v_first[v]] = _pack(v_first[v], v_count[v])
 
 
-@njit(cache=True)
-def _dense(keys, n_cells, group, rank):  # type: ignore[no-untyped-def]
-    """Small grids: one serial pass with a dense per-cell table (cache resident), ranks included.
+@njit(inline="always")
+def _divmod(k, d):  # type: ignore[no-untyped-def]
+    """(k // d, k % d) for k >= 0, d >= 1. Below 2**53 a float64 quotient corrected by one step: an integer
+    division by a run-time divisor does not vectorise and cost 3x as much in the coords loop."""
+    if k >= 2**53:
+        return k // d, k % d
+    q = np.int64(np.float64(k) / np.float64(d))
+    r = k - q * d
+    if r < 0:
+        q -= 1
+        r += d
+    elif r >= d:
+        q += 1
+        r -= d
+    return q, r
 
-    ``cell[2k]`` = first point of cell k (-1 none), ``cell[2k + 1]`` = its count: one cache line per lookup.
+
+@njit(inline="always")
+def _decode(k, nx, ny, out):  # type: ignore[no-untyped-def]
+    """(z, y, x) of linear key ``k = (z * ny + y) * nx + x`` into ``out`` (3,)."""
+    z, rest = _divmod(np.int64(k), nx * ny)
+    y, x = _divmod(rest, nx)
+    out[0] = z
+    out[1] = y
+    out[2] = x
+
+
+@njit(inline="always")
+def _zero_rows(voxels, lo, hi):  # type: ignore[no-untyped-def]
+    for r in range(lo, hi):
+        voxels[r] = 0
+
+
+@njit(cache=True)
+def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-untyped-def]
+    """Serial first-seen numbering with a dense per-cell table, up to the point that opens voxel ``v_cap``.
+
+    ``cell[k]`` = voxel of cell k (-1: none yet; 4 bytes a cell, so the pillar grid's table is 1.2 MB). Writes
+    ``vid[i]`` (voxel, -1 dropped) and ``pos[i]`` (slot in the voxel) of each point read, ``cnt[v]`` and
+    ``vkey[v]`` of each voxel opened. Returns (voxels opened, points read): once ``v_cap`` voxels are open no
+    cell can open another, so the remaining points need only read-only lookups (``_tail``, parallel).
     """
-    cell = np.full(2 * n_cells, -1, np.int32)
-    firsts = np.empty(keys.shape[0], np.int32)  # first point of voxel v, to set its count afterwards
+    n = keys.shape[0]
     nv = 0
-    for i in range(keys.shape[0]):
+    i = 0
+    while i < n and nv < v_cap:
         k = keys[i]
+        v = -1
+        s = 0
         if k >= 0:
-            if cell[2 * k] < 0:
-                cell[2 * k] = i
-                cell[2 * k + 1] = 1
-                rank[i] = nv
-                firsts[nv] = i
+            v = cell[k]
+            if v < 0:
+                v = nv
+                cell[k] = nv
+                cnt[nv] = 1
+                vkey[nv] = k
                 nv += 1
             else:
-                group[i] = _pack(cell[2 * k], cell[2 * k + 1])
-                cell[2 * k + 1] += 1
-    for v in range(nv):
-        i = firsts[v]
-        group[i] = _pack(i, cell[2 * keys[i] + 1])
-    return nv
+                s = cnt[v]
+                cnt[v] = s + 1
+                if s >= p_cap:
+                    v = -1
+        vid[i] = v
+        pos[i] = s
+        i += 1
+    return nv, i
+
+
+@parallel_kernel
+def _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, zero_rows, out):  # type: ignore[no-untyped-def]
+    """``_head`` on one thread while another zeroes ``voxels[:zero_rows]`` (disjoint data, so the result does
+    not depend on whether the two run at once). ``out`` = (voxels opened, points read)."""
+    for t in prange(2):
+        if t == 0:
+            nv, stop = _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey)
+            out[0] = nv
+            out[1] = stop
+        else:
+            _zero_rows(voxels, 0, zero_rows)
+
+
+@parallel_kernel
+def _tail(keys, start, cell, seg_len, base, vid, pos, cnt):  # type: ignore[no-untyped-def]
+    """Points ``start:`` after the voxel cap: read-only lookups in parallel segments of ``seg_len`` points.
+
+    Each segment counts its points per voxel (``base[s]``; ``pos[i]`` = rank inside the segment), then a
+    prefix over segments turns the counts into each segment's first slot per voxel, and ``cnt`` into the
+    totals. The slot of a tail point is ``base[segment, v] + pos[i]`` (added in ``_fill``): the same for
+    every segment length, so the result does not depend on the thread count.
+    """
+    n = keys.shape[0]
+    n_seg = base.shape[0]
+    for s in prange(n_seg):
+        h = base[s]
+        h[:] = 0
+        for i in range(start + s * seg_len, min(n, start + (s + 1) * seg_len)):
+            k = keys[i]
+            v = cell[k] if k >= 0 else -1
+            if v >= 0:
+                pos[i] = h[v]
+                h[v] += 1
+            vid[i] = v
+    for v in prange(cnt.shape[0]):
+        run = cnt[v]
+        for s in range(n_seg):
+            c = base[s, v]
+            base[s, v] = run
+            run += c
+        cnt[v] = run
+
+
+@parallel_kernel
+def _fill(
+    points,
+    start,
+    seg_len,
+    base,
+    vid,
+    pos,
+    cnt,
+    vkey,
+    nx,
+    ny,
+    p_cap,
+    zero_from,
+    voxels,
+    coords,
+    num_points,
+    p2v,
+):  # type: ignore[no-untyped-def]
+    """Fill the outputs from ``vid``/``pos`` (tail points: slot offset ``base``); zero ``voxels[zero_from:]``."""
+    n, c = points.shape
+    copy = voxels.shape[1] > 0
+    for r in prange(zero_from, voxels.shape[0]):
+        voxels[r] = 0
+    for i in prange(n):
+        v = vid[i]
+        s = pos[i]
+        if v >= 0 and i >= start:
+            s += base[(i - start) // seg_len, v]
+            if s >= p_cap:
+                v = -1
+        p2v[i] = v
+        if copy and v >= 0:
+            for j in range(c):
+                voxels[v, s, j] = points[i, j]
+    for v in prange(coords.shape[0]):
+        _decode(vkey[v], nx, ny, coords[v])
+        num_points[v] = min(cnt[v], p_cap)
 
 
 @njit(cache=True)
@@ -219,11 +355,21 @@ def _rank(keys, group, rank):  # type: ignore[no-untyped-def]
 
 
 @parallel_kernel
-def _emit(points, keys, group, rank, nx, ny, max_points, voxels, coords, num_points, p2v):  # type: ignore[no-untyped-def]
+def _rank_and_zero(keys, group, rank, voxels, zero_rows, out):  # type: ignore[no-untyped-def]
+    """``_rank`` on one thread while another zeroes ``voxels[:zero_rows]``; ``out[0]`` = voxels counted."""
+    for t in prange(2):
+        if t == 0:
+            out[0] = _rank(keys, group, rank)
+        else:
+            _zero_rows(voxels, 0, zero_rows)
+
+
+@parallel_kernel
+def _emit(points, keys, group, rank, nx, ny, max_points, zero_from, voxels, coords, num_points, p2v):  # type: ignore[no-untyped-def]
     n, c = points.shape
     n_vox = coords.shape[0]
     copy = voxels.shape[1] > 0
-    for v in prange(voxels.shape[0]):
+    for v in prange(zero_from, voxels.shape[0]):
         voxels[v] = 0
     for i in prange(n):
         p2v[i] = -1
@@ -239,9 +385,7 @@ def _emit(points, keys, group, rank, nx, ny, max_points, voxels, coords, num_poi
                     for j in range(c):
                         voxels[v, s, j] = points[i, j]
                 if first == i:
-                    coords[v, 0] = k // (nx * ny)
-                    coords[v, 1] = (k // nx) % ny
-                    coords[v, 2] = k % nx
+                    _decode(k, nx, ny, coords[v])
                     num_points[v] = min(low, max_points)
 
 
@@ -252,27 +396,89 @@ def voxelize_numba(
     n, c = points.shape
     dense = grid.num_cells <= DENSE_MAX_CELLS
     bucket_bits = 0 if dense else max(0, math.ceil(math.log2(max(1, n // _BUCKET_POINTS))))
-    keys = np.empty(n, np.int64)
+    keys = np.empty(n, np.int32 if grid.num_cells < 2**31 else np.int64)
     hist = np.zeros((max(1, -(-n // _CHUNK)), 1 << bucket_bits), np.int64)
-    nonfinite = int(
-        _keys(
-            points, grid.lo_array(), grid.size_array(), grid.dims_array(), bucket_bits, not dense, keys, hist
-        )
+    nonfinite, n_valid = _keys(
+        points, grid.lo_array(), grid.size_array(), grid.dims_array(), bucket_bits, not dense, keys, hist
     )
-    group = np.empty(n, np.int64)
-    rank = np.empty(n, np.int32)
+    # every voxel has a kept point: min(max_voxels, kept points) rows hold them all (sliced to the count)
+    rows = min(max_voxels, int(n_valid))
+    voxels = np.empty((rows, max_points if hard else 0, c), dtype=points.dtype)
+    p2v = np.empty(n, np.int64)
+    # the output's zeroing is split: half beside the serial pass, the rest in the parallel fill
+    zero_rows = rows // 2 if hard else 0
     if dense:
-        n_vox = int(_dense(keys, grid.num_cells, group, rank))
+        n_vox, coords, num_points = _voxelize_dense(
+            points, keys, grid, max_points, max_voxels, voxels, zero_rows, p2v
+        )
     else:
-        _group_hashed(keys, hist, bucket_bits, group)
-        n_vox = int(_rank(keys, group, rank))
-    n_vox = min(n_vox, max_voxels)
-    voxels = np.empty((n_vox, max_points if hard else 0, c), dtype=points.dtype)
+        n_vox, coords, num_points = _voxelize_hashed(
+            points, keys, hist, bucket_bits, grid, max_points, max_voxels, voxels, zero_rows, p2v
+        )
+    return voxels[:n_vox], coords, num_points, p2v, int(nonfinite)
+
+
+def _voxelize_dense(
+    points: np.ndarray,
+    keys: np.ndarray,
+    grid: VoxelGrid,
+    p_cap: int,
+    v_cap: int,
+    voxels: np.ndarray,
+    zero_rows: int,
+    p2v: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Dense-table path: serial head up to the voxel cap, parallel tail, parallel fill."""
+    n = keys.shape[0]
+    rows = voxels.shape[0]
+    cell = np.full(grid.num_cells, -1, np.int32)
+    vid = np.empty(n, np.int32)
+    pos = np.empty(n, np.int32)
+    cnt = np.empty(rows, np.int32)
+    vkey = np.empty(rows, keys.dtype)
+    out = np.zeros(2, np.int64)
+    _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, zero_rows, out)
+    n_vox, stop = int(out[0]), int(out[1])
+    n_seg = max(1, min(numba.get_num_threads(), n - stop))
+    seg_len = max(1, -(-(n - stop) // n_seg))
+    base = np.empty((n_seg, n_vox), np.int32)
+    if stop < n:
+        _tail(keys, stop, cell, seg_len, base, vid, pos, cnt[:n_vox])
     coords = np.empty((n_vox, 3), np.int32)
     num_points = np.empty(n_vox, np.int32)
-    p2v = np.empty(n, np.int64)
-    _emit(points, keys, group, rank, grid.dims[0], grid.dims[1], max_points, voxels, coords, num_points, p2v)
-    return voxels, coords, num_points, p2v, nonfinite
+    nx, ny = grid.dims[0], grid.dims[1]
+    tail = (stop, seg_len, base)
+    _fill(
+        points, *tail, vid, pos, cnt, vkey, nx, ny, p_cap, zero_rows, voxels[:n_vox], coords, num_points, p2v
+    )
+    return n_vox, coords, num_points
+
+
+def _voxelize_hashed(
+    points: np.ndarray,
+    keys: np.ndarray,
+    hist: np.ndarray,
+    bucket_bits: int,
+    grid: VoxelGrid,
+    p_cap: int,
+    v_cap: int,
+    voxels: np.ndarray,
+    zero_rows: int,
+    p2v: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Large grids: bucketed grouping (parallel), serial rank beside half the zeroing, parallel emit."""
+    n = keys.shape[0]
+    group = np.empty(n, np.int64)
+    rank = np.empty(n, np.int32)
+    _group_hashed(keys, hist, bucket_bits, group)
+    out = np.zeros(1, np.int64)
+    _rank_and_zero(keys, group, rank, voxels, zero_rows, out)
+    n_vox = min(int(out[0]), v_cap)
+    coords = np.empty((n_vox, 3), np.int32)
+    num_points = np.empty(n_vox, np.int32)
+    nx, ny = grid.dims[0], grid.dims[1]
+    _emit(points, keys, group, rank, nx, ny, p_cap, zero_rows, voxels[:n_vox], coords, num_points, p2v)
+    return n_vox, coords, num_points
 
 
 def _group_hashed(keys: np.ndarray, hist: np.ndarray, bucket_bits: int, group: np.ndarray) -> None:

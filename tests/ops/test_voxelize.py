@@ -164,6 +164,46 @@ def test_result_independent_of_thread_count(grouping: str) -> None:
     _assert_same(one, many)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_points_after_the_voxel_cap_equal_reference(threads: int, grouping: str) -> None:
+    """Hard mode stops opening voxels at max_voxels; the dense path then counts the remaining points in
+    parallel segments. Few cells, many repeats: voxels fill past max_points across segment borders."""
+    rng = np.random.default_rng(6)
+    pts = rng.uniform(-2.0, 2.0, (30_000, 4)).astype(np.float32)
+    pts[5000:, :3] = pts[rng.integers(0, 40, 25_000), :3]  # after point 5000 only the first 40 points' cells
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        for p_cap in (1, 600, 5000):
+            a = voxelize(pts, VOXEL, RANGE, p_cap, 20, backend="numba")
+            b = voxelize(pts, VOXEL, RANGE, p_cap, 20, backend="reference")
+            _assert_same(a, b)
+            assert a.num_voxels == 20
+            assert (a.point_to_voxel[5000:] >= 0).any() == (p_cap > 1)  # tail points fill the open voxels
+            assert (a.num_points == p_cap).any() == (p_cap < 625)  # ~625 points a cell: capped below that
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_coords_of_keys_beyond_2_53_equal_reference() -> None:
+    """Keys of a 1.8e18-cell grid exceed float64's exact integers: coords are decoded by integer division."""
+    rng_ = (-3000.0, -3000.0, -1000.0, 3000.0, 3000.0, 1000.0)
+    pts = np.random.default_rng(7).uniform(-2999, 2999, (2000, 3))
+    pts[:, 2] = np.random.default_rng(8).uniform(990, 999.99, 2000)  # top layers: keys > 2**60
+    a = voxelize(pts, (0.002, 0.002, 0.01), rng_, mode="dynamic", backend="numba")
+    b = voxelize(pts, (0.002, 0.002, 0.01), rng_, mode="dynamic", backend="reference")
+    _assert_same(a, b)
+    assert a.num_voxels == 2000
+
+
+def test_divmod_equals_integer_division() -> None:
+    rng = np.random.default_rng(9)
+    ks = np.concatenate([rng.integers(0, 2**62, 3000), rng.integers(0, 2**31, 3000), [0, 2**53 - 1, 2**53]])
+    ds = np.concatenate([rng.integers(1, 2**31, 3000), rng.integers(1, 50, 3000), [1, 3, 7]])
+    for k, d in zip(ks.tolist(), ds.tolist()):
+        assert _voxel_numba._divmod(k, d) == (k // d, k % d), (k, d)
+
+
 coords = st.one_of(st.sampled_from(SPECIAL), st.floats(-2.5, 2.5, width=32))
 
 

@@ -1,0 +1,50 @@
+"""The ops benchmark's plumbing: where it runs, how its table marks a row timed elsewhere, the torch peer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sensorfuse.bench import ops
+from sensorfuse.ops import voxelize
+
+
+def test_no_bench_venv_runs_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(ops, "BENCH_PYTHON", tmp_path / "missing" / "bin" / "python")
+    assert ops.rerun_in_bench_venv(["--out", str(tmp_path / "x.json")]) is None
+
+
+def test_bench_venv_without_spconv_runs_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\nexit 1\n")  # `import spconv` fails there
+    fake.chmod(0o755)
+    monkeypatch.setattr(ops, "BENCH_PYTHON", fake)
+    monkeypatch.setattr(ops.importlib.util, "find_spec", lambda name: None)
+    assert ops.rerun_in_bench_venv([]) is None
+
+
+def test_markdown_marks_a_row_timed_alone() -> None:
+    row = {"input": "u", "grid": "g", "status": "ok", "median_ms": 2.0, "min_ms": 1.5, "mpts_per_s": 1.0}
+    row |= {"speedup_vs_best_peer": 1.0, "speedup_vs_best_peer_min": 1.0, "x_bandwidth_bound": 3.0}
+    result = {"command": "c", "machine": "m", "interpreter": "i", "loadavg_before": [0], "loadavg_after": [0]}
+    result |= {"copy_bandwidth_gbs": 20.0, "bev_pool": []}
+    result["voxelize"] = [dict(row, impl="spconv", where=".venv-bench"), dict(row, impl="sensorfuse numba")]
+    table = ops.markdown(result)
+    assert "| spconv (alone in .venv-bench) |" in table and "| sensorfuse numba |" in table
+
+
+def test_torch_unique_peer_finds_the_same_voxels() -> None:
+    pts = ops.uniform_cloud(20_000, seed=1)
+    vs = ops.GRIDS["pillar 0.2x0.2x8 P32 V40k"]["voxel_size"]
+    voxels, keys, counts = ops.torch_unique_voxelize(torch.from_numpy(pts), vs, 32, 40_000)
+    ours = voxelize(pts, vs, ops.RANGE, 32, 40_000)
+    nx, ny = 540, 540
+    our_keys = (ours.coords[:, 0].astype(np.int64) * ny + ours.coords[:, 1]) * nx + ours.coords[:, 2]
+    np.testing.assert_array_equal(np.sort(our_keys), keys.numpy())  # same voxels, another order
+    order = np.argsort(our_keys)
+    np.testing.assert_array_equal(ours.num_points[order], counts.numpy())
+    np.testing.assert_array_equal(ours.voxels[order], voxels.numpy())  # input order inside each voxel
