@@ -7,7 +7,7 @@ channel-major output (C rows of 64 contiguous cells), sums each non-empty cell's
 C-vector (SIMD adds) and stores it down the cell's column of the block. Every output element belongs to one
 tile and each cell is summed in input order, so the result is bitwise equal to the reference and independent of
 the thread count; the output needs no separate zero-fill (each tile zeroes its own block in cache). The rows are
-read in cell order (random in memory), so each is software-prefetched a few points ahead (``_prefetch``).
+read in cell order (random in memory), so each is software-prefetched a few points ahead (``_intrinsics.prefetch``).
 Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
 gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
 (torch.empty does not): the 100 MB feature gradient then costs ~50 page faults instead of ~25,000.
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from sensorfuse.ops._intrinsics import prefetch
 from sensorfuse.ops._parallel import parallel_kernel
-from sensorfuse.ops._prefetch import prefetch
 
 _TILE = 64
 _AHEAD = 8  # points between a feature row's prefetch and its use (4 to 16 measured alike, docs/ops.md)

@@ -27,8 +27,8 @@ from numba import njit, prange
 
 from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._grid import VoxelGrid
+from sensorfuse.ops._intrinsics import load_relaxed, prefetch_write, store_relaxed
 from sensorfuse.ops._parallel import parallel_kernel
-from sensorfuse.ops._prefetch import prefetch_write
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK = 16384  # points per chunk in the partition passes (fixed: independent of the thread count)
@@ -50,6 +50,7 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
 
 
 _AHEAD = 16  # points between a scattered store's prefetch and the store
+_ZERO_CHUNK = 256  # output rows zeroed between two looks at whether the serial pass beside is done
 _BLOCK = 512  # points per block in ``_keys``: three float64 columns of a block (12 KB) stay in L1
 
 
@@ -217,12 +218,6 @@ def _decode(k, nx, ny, out):  # type: ignore[no-untyped-def]
     out[2] = x
 
 
-@njit(inline="always")
-def _zero_rows(voxels, lo, hi):  # type: ignore[no-untyped-def]
-    for r in range(lo, hi):
-        voxels[r] = 0
-
-
 @njit(cache=True)
 def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-untyped-def]
     """Serial first-seen numbering with a dense per-cell table, up to the point that opens voxel ``v_cap``.
@@ -258,17 +253,32 @@ def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-unt
     return nv, i
 
 
+@njit(inline="always")
+def _zero_while_running(voxels, state, done):  # type: ignore[no-untyped-def]
+    """Zero ``voxels`` from row 0 in chunks until ``state[done] >= 0`` (the other thread's job finished) or
+    all rows are done; returns the rows zeroed. Which row it stops at depends on timing; the output does not:
+    the fill zeroes the rest."""
+    rows = voxels.shape[0]
+    r = 0
+    while r < rows and load_relaxed(state, done) < 0:
+        end = min(rows, r + _ZERO_CHUNK)
+        for q in range(r, end):
+            voxels[q] = 0
+        r = end
+    return r
+
+
 @parallel_kernel
-def _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, zero_rows, out):  # type: ignore[no-untyped-def]
-    """``_head`` on one thread while another zeroes ``voxels[:zero_rows]`` (disjoint data, so the result does
-    not depend on whether the two run at once). ``out`` = (voxels opened, points read)."""
+def _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, state):  # type: ignore[no-untyped-def]
+    """``_head`` on one thread while another zeroes leading rows of ``voxels`` until the head is done (disjoint
+    data). ``state`` in: (-1, -1, -1); out: (voxels opened, points read, rows zeroed)."""
     for t in prange(2):
         if t == 0:
             nv, stop = _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey)
-            out[0] = nv
-            out[1] = stop
+            state[0] = nv
+            store_relaxed(state, 1, stop)
         else:
-            _zero_rows(voxels, 0, zero_rows)
+            state[2] = _zero_while_running(voxels, state, 1)
 
 
 @parallel_kernel
@@ -321,24 +331,33 @@ def _fill(
     p2v,
 ):  # type: ignore[no-untyped-def]
     """Fill the outputs from ``vid``/``pos`` (tail points: slot offset ``base``); zero ``voxels[zero_from:]``."""
-    n, c = points.shape
     copy = voxels.shape[1] > 0
     for r in prange(zero_from, voxels.shape[0]):
         voxels[r] = 0
-    for i in prange(n):
-        v = vid[i]
-        s = pos[i]
-        if v >= 0 and i >= start:
-            s += base[(i - start) // seg_len, v]
-            if s >= p_cap:
-                v = -1
-        p2v[i] = v
-        if copy and v >= 0:
-            for j in range(c):
-                voxels[v, s, j] = points[i, j]
+    for i in prange(start):  # head points: final slots
+        _put(points, i, vid[i], pos[i], copy, voxels, p2v)
+    for s in prange(base.shape[0]):  # tail segment s: slots offset by the earlier points of each voxel
+        first = base[s]
+        for i in range(start + s * seg_len, min(points.shape[0], start + (s + 1) * seg_len)):
+            v = vid[i]
+            slot = pos[i]
+            if v >= 0:
+                slot += first[v]
+                if slot >= p_cap:
+                    v = -1
+            _put(points, i, v, slot, copy, voxels, p2v)
     for v in prange(coords.shape[0]):
         _decode(vkey[v], nx, ny, coords[v])
         num_points[v] = min(cnt[v], p_cap)
+
+
+@njit(inline="always")
+def _put(points, i, v, slot, copy, voxels, p2v):  # type: ignore[no-untyped-def]
+    """Point ``i`` → voxel ``v`` (-1: dropped) at ``slot``."""
+    p2v[i] = v
+    if copy and v >= 0:
+        for j in range(points.shape[1]):
+            voxels[v, slot, j] = points[i, j]
 
 
 @njit(cache=True)
@@ -355,13 +374,14 @@ def _rank(keys, group, rank):  # type: ignore[no-untyped-def]
 
 
 @parallel_kernel
-def _rank_and_zero(keys, group, rank, voxels, zero_rows, out):  # type: ignore[no-untyped-def]
-    """``_rank`` on one thread while another zeroes ``voxels[:zero_rows]``; ``out[0]`` = voxels counted."""
+def _rank_and_zero(keys, group, rank, voxels, state):  # type: ignore[no-untyped-def]
+    """``_rank`` on one thread while another zeroes leading rows of ``voxels`` until the rank is done.
+    ``state`` in: (-1, -1); out: (voxels counted, rows zeroed)."""
     for t in prange(2):
         if t == 0:
-            out[0] = _rank(keys, group, rank)
+            store_relaxed(state, 0, _rank(keys, group, rank))
         else:
-            _zero_rows(voxels, 0, zero_rows)
+            state[1] = _zero_while_running(voxels, state, 0)
 
 
 @parallel_kernel
@@ -405,15 +425,12 @@ def voxelize_numba(
     rows = min(max_voxels, int(n_valid))
     voxels = np.empty((rows, max_points if hard else 0, c), dtype=points.dtype)
     p2v = np.empty(n, np.int64)
-    # the output's zeroing is split: half beside the serial pass, the rest in the parallel fill
-    zero_rows = rows // 2 if hard else 0
+    # the output is zeroed by a second thread while the serial pass runs, the rest in the parallel fill
     if dense:
-        n_vox, coords, num_points = _voxelize_dense(
-            points, keys, grid, max_points, max_voxels, voxels, zero_rows, p2v
-        )
+        n_vox, coords, num_points = _voxelize_dense(points, keys, grid, max_points, max_voxels, voxels, p2v)
     else:
         n_vox, coords, num_points = _voxelize_hashed(
-            points, keys, hist, bucket_bits, grid, max_points, max_voxels, voxels, zero_rows, p2v
+            points, keys, hist, bucket_bits, grid, max_points, max_voxels, voxels, p2v
         )
     return voxels[:n_vox], coords, num_points, p2v, int(nonfinite)
 
@@ -425,7 +442,6 @@ def _voxelize_dense(
     p_cap: int,
     v_cap: int,
     voxels: np.ndarray,
-    zero_rows: int,
     p2v: np.ndarray,
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Dense-table path: serial head up to the voxel cap, parallel tail, parallel fill."""
@@ -436,9 +452,9 @@ def _voxelize_dense(
     pos = np.empty(n, np.int32)
     cnt = np.empty(rows, np.int32)
     vkey = np.empty(rows, keys.dtype)
-    out = np.zeros(2, np.int64)
-    _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, zero_rows, out)
-    n_vox, stop = int(out[0]), int(out[1])
+    state = np.full(3, -1, np.int64)
+    _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, state)
+    n_vox, stop, zeroed = (int(x) for x in state)
     n_seg = max(1, min(numba.get_num_threads(), n - stop))
     seg_len = max(1, -(-(n - stop) // n_seg))
     base = np.empty((n_seg, n_vox), np.int32)
@@ -448,9 +464,7 @@ def _voxelize_dense(
     num_points = np.empty(n_vox, np.int32)
     nx, ny = grid.dims[0], grid.dims[1]
     tail = (stop, seg_len, base)
-    _fill(
-        points, *tail, vid, pos, cnt, vkey, nx, ny, p_cap, zero_rows, voxels[:n_vox], coords, num_points, p2v
-    )
+    _fill(points, *tail, vid, pos, cnt, vkey, nx, ny, p_cap, zeroed, voxels[:n_vox], coords, num_points, p2v)
     return n_vox, coords, num_points
 
 
@@ -463,21 +477,20 @@ def _voxelize_hashed(
     p_cap: int,
     v_cap: int,
     voxels: np.ndarray,
-    zero_rows: int,
     p2v: np.ndarray,
 ) -> tuple[int, np.ndarray, np.ndarray]:
-    """Large grids: bucketed grouping (parallel), serial rank beside half the zeroing, parallel emit."""
+    """Large grids: bucketed grouping (parallel), serial rank beside the zeroing, parallel emit."""
     n = keys.shape[0]
     group = np.empty(n, np.int64)
     rank = np.empty(n, np.int32)
     _group_hashed(keys, hist, bucket_bits, group)
-    out = np.zeros(1, np.int64)
-    _rank_and_zero(keys, group, rank, voxels, zero_rows, out)
-    n_vox = min(int(out[0]), v_cap)
+    state = np.full(2, -1, np.int64)
+    _rank_and_zero(keys, group, rank, voxels, state)
+    n_vox, zeroed = min(int(state[0]), v_cap), int(state[1])
     coords = np.empty((n_vox, 3), np.int32)
     num_points = np.empty(n_vox, np.int32)
     nx, ny = grid.dims[0], grid.dims[1]
-    _emit(points, keys, group, rank, nx, ny, p_cap, zero_rows, voxels[:n_vox], coords, num_points, p2v)
+    _emit(points, keys, group, rank, nx, ny, p_cap, zeroed, voxels[:n_vox], coords, num_points, p2v)
     return n_vox, coords, num_points
 
 

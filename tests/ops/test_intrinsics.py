@@ -1,4 +1,5 @@
-"""The software-prefetch intrinsics compile, change no result, and refuse indices of the wrong rank."""
+"""The LLVM intrinsics: prefetches change no result and refuse indices of the wrong rank; relaxed atomics
+read and write the element they name."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from sensorfuse.ops._prefetch import prefetch, prefetch_write
+from sensorfuse.ops._intrinsics import load_relaxed, prefetch, prefetch_write, store_relaxed
 
 
 @njit
@@ -44,3 +45,23 @@ def test_prefetch_refuses_wrong_index_rank() -> None:
 
     with pytest.raises(TypingError):
         bad(np.zeros((4, 4)))
+
+
+@njit
+def _flag_roundtrip(a):  # type: ignore[no-untyped-def]
+    store_relaxed(a, 1, 7)
+    return load_relaxed(a, 1) + load_relaxed(a, 0)
+
+
+def test_relaxed_load_store_roundtrip() -> None:
+    a = np.array([5, -1, 0], np.int64)
+    assert _flag_roundtrip(a) == 12 and a.tolist() == [5, 7, 0]
+
+
+def test_relaxed_load_is_bounds_checked() -> None:
+    @njit
+    def outside(a):  # type: ignore[no-untyped-def]
+        return load_relaxed(a, 3)
+
+    with pytest.raises(IndexError):
+        outside(np.zeros(3, np.int64))
