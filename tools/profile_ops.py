@@ -17,6 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numba
 import numpy as np
@@ -54,11 +55,19 @@ def _keys(*args: object) -> None:
     vn._keys(*args)
 
 
-def _head_fresh(keys: np.ndarray, n_cells: int, *rest: object) -> np.ndarray:
-    """``_head_and_zero`` with a fresh cell table, as ``voxelize`` calls it; returns the table."""
-    cell = np.full(n_cells, -1, np.int32)
-    vn._head_and_zero(keys, cell, *rest)
+def _head_fresh(keys: np.ndarray, n_cells: int, v_cap: int, *rest: object, state: np.ndarray) -> np.ndarray:
+    """``_head_and_zero`` with a fresh cell table and state, as ``voxelize`` calls it; returns the table."""
+    cell = np.zeros(n_cells, np.uint16 if v_cap < 2**16 else np.int32)
+    state[:] = -1  # the zeroing thread watches state[1]
+    vn._head_and_zero(keys, cell, v_cap, *rest, state)
     return cell
+
+
+def _rank_fresh(
+    keys: np.ndarray, group: np.ndarray, rank: np.ndarray, voxels: np.ndarray, state: np.ndarray
+) -> None:
+    state[:] = -1  # the zeroing thread watches state[0]
+    vn._rank_and_zero(keys, group, rank, voxels, state)
 
 
 def _tail_again(cnt_head: np.ndarray, cnt: np.ndarray, *args: object) -> None:
@@ -73,11 +82,11 @@ def _dense_phases(
     n, c = pts.shape
     voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
     vid, pos = np.empty(n, np.int32), np.empty(n, np.int32)
-    cnt, vkey, out = np.empty(v_cap, np.int32), np.empty(v_cap, np.int32), np.zeros(2, np.int64)
-    head_args = (v_cap, p_cap, vid, pos, cnt, vkey, voxels, v_cap // 2, out)
-    t_head = median_ms(_head_fresh, keys, grid.num_cells, *head_args)
-    cell = _head_fresh(keys, grid.num_cells, *head_args)
-    nv, stop = int(out[0]), int(out[1])
+    cnt, vkey, state = np.empty(v_cap, np.int32), np.empty(v_cap, np.int32), np.full(3, -1, np.int64)
+    head = partial(_head_fresh, keys, grid.num_cells, v_cap, p_cap, vid, pos, cnt, vkey, voxels, state=state)
+    t_head = median_ms(head)
+    cell = head()
+    nv, stop, zeroed = (int(x) for x in state)
     n_seg = max(1, min(numba.get_num_threads(), n - stop))
     seg_len = max(1, -(-(n - stop) // n_seg))
     base = np.empty((n_seg, nv), np.int32)
@@ -85,9 +94,9 @@ def _dense_phases(
     if stop < n:
         t_tail = median_ms(_tail_again, cnt[:nv].copy(), cnt[:nv], keys, stop, cell, seg_len, base, vid, pos)
     coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
-    rest = (vid, pos, cnt, vkey, grid.dims[0], grid.dims[1], p_cap, v_cap // 2, voxels[:nv], coords, num, p2v)
+    rest = (vid, pos, cnt, vkey, grid.dims[0], grid.dims[1], p_cap, zeroed, voxels[:nv], coords, num, p2v)
     t_fill = median_ms(vn._fill, pts, stop, seg_len, base, *rest)
-    return f"head+zero/2 {t_head:5.2f}  tail {t_tail:5.2f}  fill {t_fill:5.2f}", nv
+    return f"head+zeroing {t_head:5.2f}  tail {t_tail:5.2f}  fill {t_fill:5.2f}", nv
 
 
 def _hashed_phases(
@@ -95,14 +104,14 @@ def _hashed_phases(
 ) -> tuple[str, int]:
     n, c = pts.shape
     voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
-    group, rank, out = np.empty(n, np.int64), np.empty(n, np.int32), np.zeros(1, np.int64)
+    group, rank, state = np.empty(n, np.int64), np.empty(n, np.int32), np.full(2, -1, np.int64)
     t_group = median_ms(vn._group_hashed, keys, hist, bits, group)
-    t_rank = median_ms(vn._rank_and_zero, keys, group, rank, voxels, v_cap // 2, out)
-    nv = min(int(out[0]), v_cap)
+    t_rank = median_ms(_rank_fresh, keys, group, rank, voxels, state)
+    nv, zeroed = min(int(state[0]), v_cap), int(state[1])
     coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
-    rest = (grid.dims[0], grid.dims[1], p_cap, v_cap // 2, voxels[:nv], coords, num, p2v)
+    rest = (grid.dims[0], grid.dims[1], p_cap, zeroed, voxels[:nv], coords, num, p2v)
     t_emit = median_ms(vn._emit, pts, keys, group, rank, *rest)
-    return f"group {t_group:5.2f}  rank+zero/2 {t_rank:5.2f}  emit {t_emit:5.2f}", nv
+    return f"group {t_group:5.2f}  rank+zeroing {t_rank:5.2f}  emit {t_emit:5.2f}", nv
 
 
 def profile_voxelize(name: str, pts: np.ndarray) -> None:

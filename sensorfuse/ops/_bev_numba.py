@@ -70,7 +70,7 @@ def _forward(f, order, starts, out):  # type: ignore[no-untyped-def]
         k0 = (t % n_tiles) * _TILE
         k1 = min(n_cells, k0 + _TILE)
         fb = f[b]
-        p_end = starts[b, k1]
+        p_end = starts[b, n_cells]  # prefetch across the tile's end too: the next tile's rows follow
         acc = np.empty(c_n, f.dtype)
         for c in range(c_n):
             for k in range(k0, k1):

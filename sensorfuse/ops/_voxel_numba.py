@@ -222,7 +222,8 @@ def _decode(k, nx, ny, out):  # type: ignore[no-untyped-def]
 def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-untyped-def]
     """Serial first-seen numbering with a dense per-cell table, up to the point that opens voxel ``v_cap``.
 
-    ``cell[k]`` = voxel of cell k (-1: none yet; 4 bytes a cell, so the pillar grid's table is 1.2 MB). Writes
+    ``cell[k]`` = 1 + voxel of cell k (0: none yet; uint16 when ``v_cap`` < 2**16, so the pillar grid's table
+    is 580 KB and a zero-filled allocation, int32 otherwise). Writes
     ``vid[i]`` (voxel, -1 dropped) and ``pos[i]`` (slot in the voxel) of each point read, ``cnt[v]`` and
     ``vkey[v]`` of each voxel opened. Returns (voxels opened, points read): once ``v_cap`` voxels are open no
     cell can open another, so the remaining points need only read-only lookups (``_tail``, parallel).
@@ -235,10 +236,10 @@ def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-unt
         v = -1
         s = 0
         if k >= 0:
-            v = cell[k]
+            v = np.int64(cell[k]) - 1
             if v < 0:
                 v = nv
-                cell[k] = nv
+                cell[k] = nv + 1
                 cnt[nv] = 1
                 vkey[nv] = k
                 nv += 1
@@ -297,7 +298,7 @@ def _tail(keys, start, cell, seg_len, base, vid, pos, cnt):  # type: ignore[no-u
         h[:] = 0
         for i in range(start + s * seg_len, min(n, start + (s + 1) * seg_len)):
             k = keys[i]
-            v = cell[k] if k >= 0 else -1
+            v = np.int64(cell[k]) - 1 if k >= 0 else -1
             if v >= 0:
                 pos[i] = h[v]
                 h[v] += 1
@@ -447,7 +448,7 @@ def _voxelize_dense(
     """Dense-table path: serial head up to the voxel cap, parallel tail, parallel fill."""
     n = keys.shape[0]
     rows = voxels.shape[0]
-    cell = np.full(grid.num_cells, -1, np.int32)
+    cell = np.zeros(grid.num_cells, np.uint16 if v_cap < 2**16 else np.int32)
     vid = np.empty(n, np.int32)
     pos = np.empty(n, np.int32)
     cnt = np.empty(rows, np.int32)
