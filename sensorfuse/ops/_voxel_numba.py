@@ -236,7 +236,7 @@ def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-unt
         v = -1
         s = 0
         if k >= 0:
-            v = np.int64(cell[k]) - 1
+            v = int(cell[k]) - 1
             if v < 0:
                 v = nv
                 cell[k] = nv + 1
@@ -298,7 +298,7 @@ def _tail(keys, start, cell, seg_len, base, vid, pos, cnt):  # type: ignore[no-u
         h[:] = 0
         for i in range(start + s * seg_len, min(n, start + (s + 1) * seg_len)):
             k = keys[i]
-            v = np.int64(cell[k]) - 1 if k >= 0 else -1
+            v = int(cell[k]) - 1 if k >= 0 else -1
             if v >= 0:
                 pos[i] = h[v]
                 h[v] += 1
