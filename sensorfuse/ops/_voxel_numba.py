@@ -161,7 +161,7 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
             table_bits += 1
         mask = (1 << table_bits) - 1
         shift = np.uint64(64 - bucket_bits - table_bits)
-        t_keys = np.full(1 << table_bits, -1, np.int64)
+        t_keys = np.full(1 << table_bits, -1, part_keys.dtype)
         t_voxel = np.empty(1 << table_bits, np.int32)
         v_first = np.empty(starts[b + 1] - starts[b], np.int64)
         v_count = np.empty(starts[b + 1] - starts[b], np.int64)
@@ -501,7 +501,7 @@ def _group_hashed(keys: np.ndarray, hist: np.ndarray, bucket_bits: int, group: n
     offsets = (np.cumsum(flat) - flat).reshape(hist.T.shape).T.copy()
     per_bucket = hist.sum(axis=0)
     starts = np.concatenate([[0], np.cumsum(per_bucket)])
-    part_keys = np.empty(int(starts[-1]), np.int64)
+    part_keys = np.empty(int(starts[-1]), keys.dtype)  # int32 keys for grids under 2**31 cells
     part_idx = np.empty(int(starts[-1]), np.int32)
     _partition(keys, bucket_bits, offsets, part_keys, part_idx)
     _buckets(part_keys, part_idx, starts, bucket_bits, group)
