@@ -1,20 +1,32 @@
 """Numba CPU voxelize: cache-friendly, parallel, and identical to the reference whatever the thread count.
 
-No dense lookup grid (a 1440 x 1440 x 40 table is 332 MB and every lookup misses the cache) and no global
-hash table (one cache miss per point). Instead:
+No dense lookup grid of a large grid (a 1440 x 1440 x 40 table is 332 MB and every lookup misses the cache) and
+no global hash table (one cache miss per point). Both paths start with
 
-1. ``_keys``      (parallel over chunks) — linear voxel key per point (-1 out of range, -2 non-finite),
-   vectorised over blocks of 512 points (``_block_keys``), and a histogram of hash buckets (top bits of a
-   multiplicative hash of the key) per chunk.
-2. ``_partition`` (parallel over chunks) — stable counting-sort of (key, point index) by bucket.
-3. ``_buckets``   (parallel over buckets) — each bucket is small (~2k points), so its open-addressing hash
-   table lives in L2. Reading the bucket in input order gives each point the input index of its voxel's
-   first point and its slot (rank inside the voxel); each first point gets its voxel's point count.
-4. ``_rank``      (serial, one sequential pass) — voxels numbered by first point = first-seen order.
-5. ``_emit``      (parallel) — point → voxel map, voxel copies, coords and counts.
+* ``_keys`` (parallel over chunks) — linear voxel key per point (-1 out of range, -2 non-finite), vectorised
+  over blocks of 512 points (``_block_keys``), the count of kept points, and on the hashed path a histogram of
+  hash buckets (top bits of a multiplicative hash of the key) per chunk.
 
-Every step writes each output element from exactly one thread in a fixed order, so results are bitwise
-independent of the number of threads.
+Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a dense per-cell table:
+
+1. ``_head``  (serial) — first-seen numbering, each point's voxel and slot, until ``max_voxels`` voxels are
+   open; afterwards no voxel can open, so
+2. ``_tail``  (parallel segments) — the remaining points are read-only lookups, counted per segment and voxel;
+   a prefix over segments gives each tail point its slot;
+3. ``_fill``  (parallel) — point → voxel map, voxel copies, coords and counts.
+
+Larger grids group points in buckets small enough for L2:
+
+1. ``_partition`` (parallel over chunks) — stable counting-sort of (key, point index) by bucket.
+2. ``_buckets``   (parallel over buckets) — each bucket's open-addressing hash table lives in L2. Reading the
+   bucket in input order gives each point the input index of its voxel's first point and its slot; each first
+   point gets its voxel's point count.
+3. ``_rank``      (serial, one sequential pass) — voxels numbered by first point = first-seen order.
+4. ``_emit``      (parallel) — point → voxel map, voxel copies, coords and counts.
+
+While a serial pass (``_head``, ``_rank``) runs, a second thread zeroes the voxel output until it ends; the
+parallel fill zeroes the rest. Every step writes each output element from exactly one thread in a fixed order
+(the zeroing writes zeros, wherever it stops), so results are bitwise independent of the number of threads.
 """
 
 from __future__ import annotations
@@ -429,10 +441,18 @@ def voxelize_numba(
     # the output is zeroed by a second thread while the serial pass runs, the rest in the parallel fill
     if dense:
         n_vox, coords, num_points = _voxelize_dense(points, keys, grid, max_points, max_voxels, voxels, p2v)
-    else:
-        n_vox, coords, num_points = _voxelize_hashed(
-            points, keys, hist, bucket_bits, grid, max_points, max_voxels, voxels, p2v
-        )
+        return voxels[:n_vox], coords, num_points, p2v, int(nonfinite)
+    # large grids: bucketed grouping (parallel), serial rank beside the zeroing, parallel emit
+    group = np.empty(n, np.int64)
+    rank = np.empty(n, np.int32)
+    _group_hashed(keys, hist, bucket_bits, group)
+    state = np.full(2, -1, np.int64)
+    _rank_and_zero(keys, group, rank, voxels, state)
+    n_vox, zeroed = min(int(state[0]), max_voxels), int(state[1])
+    coords = np.empty((n_vox, 3), np.int32)
+    num_points = np.empty(n_vox, np.int32)
+    nx, ny = grid.dims[0], grid.dims[1]
+    _emit(points, keys, group, rank, nx, ny, max_points, zeroed, voxels[:n_vox], coords, num_points, p2v)
     return voxels[:n_vox], coords, num_points, p2v, int(nonfinite)
 
 
@@ -466,32 +486,6 @@ def _voxelize_dense(
     nx, ny = grid.dims[0], grid.dims[1]
     tail = (stop, seg_len, base)
     _fill(points, *tail, vid, pos, cnt, vkey, nx, ny, p_cap, zeroed, voxels[:n_vox], coords, num_points, p2v)
-    return n_vox, coords, num_points
-
-
-def _voxelize_hashed(
-    points: np.ndarray,
-    keys: np.ndarray,
-    hist: np.ndarray,
-    bucket_bits: int,
-    grid: VoxelGrid,
-    p_cap: int,
-    v_cap: int,
-    voxels: np.ndarray,
-    p2v: np.ndarray,
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """Large grids: bucketed grouping (parallel), serial rank beside the zeroing, parallel emit."""
-    n = keys.shape[0]
-    group = np.empty(n, np.int64)
-    rank = np.empty(n, np.int32)
-    _group_hashed(keys, hist, bucket_bits, group)
-    state = np.full(2, -1, np.int64)
-    _rank_and_zero(keys, group, rank, voxels, state)
-    n_vox, zeroed = min(int(state[0]), v_cap), int(state[1])
-    coords = np.empty((n_vox, 3), np.int32)
-    num_points = np.empty(n_vox, np.int32)
-    nx, ny = grid.dims[0], grid.dims[1]
-    _emit(points, keys, group, rank, nx, ny, p_cap, zeroed, voxels[:n_vox], coords, num_points, p2v)
     return n_vox, coords, num_points
 
 
