@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", nargs=3, metavar=("PEER", "GRID", "CLOUD_NPY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.here and not args.worker:
-        code = rerun_in_bench_venv(sys.argv[1:] if argv is None else argv)
+        code = rerun_in_bench_venv(["--out", str(args.out.resolve())])  # it runs from the repository root
         if code is not None:
             return code
     if args.worker:

@@ -234,11 +234,11 @@ def _decode(k, nx, ny, out):  # type: ignore[no-untyped-def]
 def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-untyped-def]
     """Serial first-seen numbering with a dense per-cell table, up to the point that opens voxel ``v_cap``.
 
-    ``cell[k]`` = 1 + voxel of cell k (0: none yet; uint16 when ``v_cap`` < 2**16, so the pillar grid's table
-    is 580 KB and a zero-filled allocation, int32 otherwise). Writes
-    ``vid[i]`` (voxel, -1 dropped) and ``pos[i]`` (slot in the voxel) of each point read, ``cnt[v]`` and
-    ``vkey[v]`` of each voxel opened. Returns (voxels opened, points read): once ``v_cap`` voxels are open no
-    cell can open another, so the remaining points need only read-only lookups (``_tail``, parallel).
+    ``cell[k]`` = 1 + voxel of cell k, 0 for none yet (uint16 when ``v_cap`` < 2**16: the pillar grid's table
+    is 580 KB and a zero-filled allocation; int32 otherwise). Writes ``vid[i]`` (voxel, -1 dropped) and
+    ``pos[i]`` (slot in the voxel) of each point read, ``cnt[v]`` and ``vkey[v]`` of each voxel opened.
+    Returns (voxels opened, points read): once ``v_cap`` voxels are open no cell can open another, so the
+    remaining points need only read-only lookups (``_tail``, parallel).
     """
     n = keys.shape[0]
     nv = 0

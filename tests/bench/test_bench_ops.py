@@ -48,3 +48,25 @@ def test_torch_unique_peer_finds_the_same_voxels() -> None:
     order = np.argsort(our_keys)
     np.testing.assert_array_equal(ours.num_points[order], counts.numpy())
     np.testing.assert_array_equal(ours.voxels[order], voxels.numpy())  # input order inside each voxel
+
+
+def test_rerun_in_bench_venv_gets_an_absolute_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\nexit 0\n")  # `import spconv` succeeds there
+    fake.chmod(0o755)
+    monkeypatch.setattr(ops, "BENCH_PYTHON", fake)
+    monkeypatch.setattr(ops.importlib.util, "find_spec", lambda name: None)
+    calls: list[list[str]] = []
+    real_run = ops.subprocess.run
+
+    def run(cmd: list[str], **kw: object) -> object:
+        calls.append(list(cmd))
+        return real_run(cmd, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(ops.subprocess, "run", run)
+    monkeypatch.chdir(tmp_path)
+    assert ops.main(["--out", "rel.json"]) == 0  # the fake interpreter "ran" the benchmark
+    rerun = calls[-1]
+    assert rerun[:3] == [str(fake), "-m", "sensorfuse.bench.ops"]
+    assert rerun[3:] == ["--out", str(tmp_path / "rel.json")]
