@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from sensorfuse.engine.config import TrainConfig
-from sensorfuse.engine.distributed import barrier, cleanup_distributed, setup_distributed
+from sensorfuse.engine.distributed import barrier, cleanup_distributed, seed_everything, setup_distributed
 from sensorfuse.engine.loop import FitResult, fit
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> FitResult:
             raise ConfigError(
                 f"data.train_split={cfg.data.train_split!r} has no samples in {cfg.data.dataroot}"
             )
+        seed_everything(
+            cfg.runtime.seed
+        )  # the initial weights follow the config's seed (the same on every rank)
         model = build_detector(cfg.model)
         log.info(
             "training on %d samples, %d process(es), device %s", len(dataset), info.world_size, info.device
