@@ -17,13 +17,19 @@ def test_no_bench_venv_runs_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert ops.rerun_in_bench_venv(["--out", str(tmp_path / "x.json")]) is None
 
 
-def test_bench_venv_without_spconv_runs_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _fake_bench_venv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, status: int) -> Path:
+    """A .venv-bench whose python exits with ``status`` (0: `import spconv` works there); none here."""
     fake = tmp_path / "venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
-    fake.write_text("#!/bin/sh\nexit 1\n")  # `import spconv` fails there
+    fake.write_text(f"#!/bin/sh\nexit {status}\n")
     fake.chmod(0o755)
     monkeypatch.setattr(ops, "BENCH_PYTHON", fake)
     monkeypatch.setattr(ops.importlib.util, "find_spec", lambda name: None)
+    return fake
+
+
+def test_bench_venv_without_spconv_runs_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fake_bench_venv(monkeypatch, tmp_path, status=1)
     assert ops.rerun_in_bench_venv([]) is None
 
 
@@ -51,12 +57,7 @@ def test_torch_unique_peer_finds_the_same_voxels() -> None:
 
 
 def test_rerun_in_bench_venv_gets_an_absolute_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    fake = tmp_path / "venv" / "bin" / "python"
-    fake.parent.mkdir(parents=True)
-    fake.write_text("#!/bin/sh\nexit 0\n")  # `import spconv` succeeds there
-    fake.chmod(0o755)
-    monkeypatch.setattr(ops, "BENCH_PYTHON", fake)
-    monkeypatch.setattr(ops.importlib.util, "find_spec", lambda name: None)
+    fake = _fake_bench_venv(monkeypatch, tmp_path, status=0)
     calls: list[list[str]] = []
     real_run = ops.subprocess.run
 
