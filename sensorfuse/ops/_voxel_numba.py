@@ -272,6 +272,8 @@ def _zero_while_running(voxels, state, done):  # type: ignore[no-untyped-def]
     all rows are done; returns the rows zeroed. Which row it stops at depends on timing; the output does not:
     the fill zeroes the rest."""
     rows = voxels.shape[0]
+    if voxels.shape[1] == 0:  # dynamic mode: nothing to zero
+        return rows
     r = 0
     while r < rows and load_relaxed(state, done) < 0:
         end = min(rows, r + _ZERO_CHUNK)
