@@ -44,8 +44,8 @@ from sensorfuse.ops._parallel import parallel_kernel
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK = 16384  # points per chunk in the partition passes (fixed: independent of the thread count)
-_BUCKET_POINTS = 2048  # target points per bucket: a 4096-slot table (48 KB) stays in L2
-DENSE_MAX_CELLS = 1 << 21  # grids up to 2M cells (pillars: 540 x 540) use the dense serial pass instead
+_BUCKET_POINTS = 2048  # target points per bucket: a 4096-slot table (32 KB with int32 keys) stays in L2
+DENSE_MAX_CELLS = 1 << 21  # grids up to 2M cells (pillars: 540 x 540) take the dense-table path
 
 
 _point_key = njit(inline="always")(point_key)
