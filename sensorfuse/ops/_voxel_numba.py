@@ -443,7 +443,7 @@ def voxelize_numba(
     # the output is zeroed by a second thread while the serial pass runs, the rest in the parallel fill
     if dense:
         n_vox, coords, num_points = _voxelize_dense(points, keys, grid, max_points, max_voxels, voxels, p2v)
-        return voxels[:n_vox], coords, num_points, p2v, int(nonfinite)
+        return _trimmed(voxels, n_vox), coords, num_points, p2v, int(nonfinite)
     # large grids: bucketed grouping (parallel), serial rank beside the zeroing, parallel emit
     group = np.empty(n, np.int64)
     rank = np.empty(n, np.int32)
@@ -455,7 +455,13 @@ def voxelize_numba(
     num_points = np.empty(n_vox, np.int32)
     nx, ny = grid.dims[0], grid.dims[1]
     _emit(points, keys, group, rank, nx, ny, max_points, zeroed, voxels[:n_vox], coords, num_points, p2v)
-    return voxels[:n_vox], coords, num_points, p2v, int(nonfinite)
+    return _trimmed(voxels, n_vox), coords, num_points, p2v, int(nonfinite)
+
+
+def _trimmed(voxels: np.ndarray, n_vox: int) -> np.ndarray:
+    """``voxels[:n_vox]``, copied when that is under half the buffer: the buffer was sized before the count
+    was known (min(max_voxels, kept points) rows), and a view would keep all of it alive."""
+    return voxels[:n_vox].copy() if 2 * n_vox < voxels.shape[0] else voxels[:n_vox]
 
 
 def _voxelize_dense(

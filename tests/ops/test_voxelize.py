@@ -185,6 +185,16 @@ def test_points_after_the_voxel_cap_equal_reference(threads: int, grouping: str)
         numba.set_num_threads(before)
 
 
+def test_few_voxels_do_not_keep_the_whole_buffer(grouping: str) -> None:
+    """The output buffer is sized before grouping (min(max_voxels, kept points) rows); a result with far
+    fewer voxels is returned as its own array, not as a view that keeps the whole buffer alive."""
+    pts = np.repeat(_cloud(np.random.default_rng(10), 10), 3000, axis=0)  # 30k points, at most 10 voxels
+    r = voxelize(pts, VOXEL, RANGE, 4, 20_000, backend="numba")
+    assert r.num_voxels <= 10 and r.voxels.shape == (r.num_voxels, 4, 5)
+    assert r.voxels.base is None or r.voxels.base.nbytes == r.voxels.nbytes
+    _assert_same(r, voxelize(pts, VOXEL, RANGE, 4, 20_000, backend="reference"))
+
+
 def test_coords_of_keys_beyond_2_53_equal_reference() -> None:
     """Keys of a 1.8e18-cell grid exceed float64's exact integers: coords are decoded by integer division."""
     rng_ = (-3000.0, -3000.0, -1000.0, 3000.0, 3000.0, 1000.0)
