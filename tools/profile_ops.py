@@ -5,8 +5,8 @@
 ``--cold`` evicts the caches (a 128 MB write) before every timed call: the state the benchmark's interleaved
 rounds leave each implementation in, where the back-to-back default keeps inputs and tables cache resident.
 
-voxelize: key computation, then the dense path's serial head (beside half the output zeroing), parallel tail
-and fill, or the hashed path's bucketed grouping, rank (beside half the zeroing) and emit; bev_pool: the counting
+voxelize: key computation, then the dense path's serial head (the output zeroed beside it until it ends),
+parallel tail and fill, or the hashed path's bucketed grouping, rank (zeroing beside it) and emit; bev_pool: the counting
 sort, the tiled forward kernel and the whole op (forward, no autograd graph). Medians of repeated calls in one
 process (back to back unless ``--cold``); run on a quiet machine.
 """

@@ -32,9 +32,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> FitResult:
             raise ConfigError(
                 f"data.train_split={cfg.data.train_split!r} has no samples in {cfg.data.dataroot}"
             )
-        seed_everything(
-            cfg.runtime.seed
-        )  # the initial weights follow the config's seed (the same on every rank)
+        # the initial weights follow the config's seed (the same on every rank)
+        seed_everything(cfg.runtime.seed)
         model = build_detector(cfg.model)
         log.info(
             "training on %d samples, %d process(es), device %s", len(dataset), info.world_size, info.device
