@@ -63,11 +63,9 @@ def _head_fresh(keys: np.ndarray, n_cells: int, v_cap: int, *rest: object, state
     return cell
 
 
-def _rank_fresh(
-    keys: np.ndarray, group: np.ndarray, rank: np.ndarray, voxels: np.ndarray, state: np.ndarray
-) -> None:
+def _rank_fresh(keys: np.ndarray, group: np.ndarray, *rest: object, state: np.ndarray) -> None:
     state[:] = -1  # the zeroing thread watches state[0]
-    vn._rank_and_zero(keys, group, rank, voxels, state)
+    vn._rank_and_zero(keys, group, *rest, state)
 
 
 def _tail_again(cnt_head: np.ndarray, cnt: np.ndarray, *args: object) -> None:
@@ -94,7 +92,24 @@ def _dense_phases(
     if stop < n:
         t_tail = median_ms(_tail_again, cnt[:nv].copy(), cnt[:nv], keys, stop, cell, seg_len, base, vid, pos)
     coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
-    rest = (vid, pos, cnt, vkey, grid.dims[0], grid.dims[1], p_cap, zeroed, voxels[:nv], coords, num, p2v)
+    starts = np.empty(nv + 1, np.int32)
+    vn._slot_starts(cnt[:nv], p_cap, starts)
+    order = np.empty(int(starts[-1]), np.int32)
+    rest = (
+        vid,
+        pos,
+        vkey,
+        grid.dims[0],
+        grid.dims[1],
+        p_cap,
+        zeroed,
+        starts,
+        order,
+        voxels[:nv],
+        coords,
+        num,
+        p2v,
+    )
     t_fill = median_ms(vn._fill, pts, stop, seg_len, base, *rest)
     return f"head+zeroing {t_head:5.2f}  tail {t_tail:5.2f}  fill {t_fill:5.2f}", nv
 
@@ -106,12 +121,21 @@ def _hashed_phases(
     voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
     group, rank, state = np.empty(n, np.int64), np.empty(n, np.int32), np.full(2, -1, np.int64)
     t_group = median_ms(vn._group_hashed, keys, hist, bits, group)
-    t_rank = median_ms(_rank_fresh, keys, group, rank, voxels, state)
+    t_rank = median_ms(partial(_rank_fresh, state=state), keys, group, rank, voxels)
     nv, zeroed = min(int(state[0]), v_cap), int(state[1])
+    sinks = vn._SINK * -(-n // vn._CHUNK)
+    vkey, cnt, starts = (
+        np.empty(nv + sinks, keys.dtype),
+        np.empty(nv + sinks, np.int32),
+        np.empty(nv + 1, np.int32),
+    )
+    t_firsts = median_ms(vn._firsts, keys, group, rank, nv, vkey, cnt)
+    vn._slot_starts(cnt[:nv], p_cap, starts)
     coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
-    rest = (grid.dims[0], grid.dims[1], p_cap, zeroed, voxels[:nv], coords, num, p2v)
-    t_emit = median_ms(vn._emit, pts, keys, group, rank, *rest)
-    return f"group {t_group:5.2f}  rank+zeroing {t_rank:5.2f}  emit {t_emit:5.2f}", nv
+    order = np.empty(int(starts[nv]), np.int32)
+    rest = (grid.dims[0], grid.dims[1], p_cap, zeroed, starts, order, voxels[:nv], coords, num, p2v)
+    t_emit = median_ms(vn._emit, pts, keys, group, rank, vkey, *rest)
+    return f"group {t_group:5.2f}  rank+zeroing {t_rank:5.2f}  firsts {t_firsts:5.2f}  emit {t_emit:5.2f}", nv
 
 
 def profile_voxelize(name: str, pts: np.ndarray) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sensorfuse.errors import ConfigError, DataError
-from sensorfuse.ops import bev_pool
+from sensorfuse.ops import _bev_numba, bev_pool
 from sensorfuse.ops.bev_pool import bev_pool_reference
 
 
@@ -108,10 +108,12 @@ def test_bad_input_is_a_clear_error(change: dict, error: type, match: str) -> No
 
 
 def test_forward_bitwise_equals_reference_on_many_tiles() -> None:
-    """Many points per cell, several 64-cell tiles (last one partial), two batches, float32: the sorted
+    """Several points per cell, several cell tiles (last one partial), two batches, float32: the sorted
     per-tile kernel sums each cell in input order, like ``index_add``, so the results are identical."""
-    feats, idx = _inputs(b=2, n_cam=3, d=9, h=7, w=11, c=5, grid=(13, 11), seed=3)
+    grid = (23, 29)
+    assert 2 * _bev_numba._CELL_TILE < grid[0] * grid[1] < 3 * _bev_numba._CELL_TILE  # 2 full tiles + a part
+    feats, idx = _inputs(b=2, n_cam=3, d=9, h=7, w=11, c=5, grid=grid, seed=3)
     feats = feats.float()
-    out = bev_pool(feats, idx, (13, 11), backend="numba")
-    assert torch.equal(out, bev_pool_reference(feats, idx, (13, 11)))
-    assert torch.count_nonzero(out) > 0
+    out = bev_pool(feats, idx, grid, backend="numba")
+    assert torch.equal(out, bev_pool_reference(feats, idx, grid))
+    assert torch.count_nonzero(out[..., -1, -1]) > 0  # the partial tile's last cell is filled
