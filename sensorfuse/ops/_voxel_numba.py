@@ -168,15 +168,20 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
 
 @parallel_kernel
 def _partition(keys, bucket_bits, offsets, part_keys, part_idx):  # type: ignore[no-untyped-def]
+    """Stable counting sort of (key, point index) by bucket; chunk t's points of bucket b go from
+    ``offsets[t, b]`` on. Indices are unsigned or run over slices: no wrap-around tests (see ``_block_keys``)."""
     n = keys.shape[0]
     for t in prange(offsets.shape[0]):
-        pos = offsets[t].copy()
-        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
-            if keys[i] >= 0:
-                b = _bucket(keys[i], bucket_bits)
-                part_keys[pos[b]] = keys[i]
-                part_idx[pos[b]] = i
-                pos[b] += 1
+        pos = offsets[t].astype(np.uint64)
+        chunk_keys = keys[t * _CHUNK : (t + 1) * _CHUNK]
+        for j in range(chunk_keys.shape[0]):
+            k = chunk_keys[j]
+            if k >= 0:
+                b = np.uint64(_bucket(k, bucket_bits))
+                at = pos[b]
+                part_keys[at] = k
+                part_idx[at] = t * _CHUNK + j
+                pos[b] = at + np.uint64(1)
 
 
 @njit(inline="always")
@@ -200,15 +205,21 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
         v_first = np.empty(starts[b + 1] - starts[b], np.int64)
         v_count = np.empty(starts[b + 1] - starts[b], np.int64)
         nv = 0
-        end = starts[b + 1]
-        for j in range(starts[b], end):
-            if j + _AHEAD < end:  # group[i] is a scattered store: ask for its line early
-                prefetch_write(group, part_idx[j + _AHEAD])
-            k = part_keys[j]
-            h = np.int64(_hash(k) >> shift) & mask
+        # the bucket's slices, unsigned table slots and point indices: no wrap-around tests in the loop
+        b_keys, b_idx = (
+            part_keys[starts[b] : starts[b + 1]],
+            part_idx[starts[b] : starts[b + 1]].view(np.uint32),
+        )
+        umask = np.uint64(mask)
+        m = b_keys.shape[0]
+        for j in range(m):
+            if j + _AHEAD < m:  # group[i] is a scattered store: ask for its line early
+                prefetch_write(group, b_idx[j + _AHEAD])
+            k = b_keys[j]
+            h = (_hash(k) >> shift) & umask
             while t_keys[h] != k and t_keys[h] != -1:
-                h = (h + 1) & mask
-            i = part_idx[j]
+                h = (h + np.uint64(1)) & umask
+            i = b_idx[j]
             if t_keys[h] == -1:
                 t_keys[h] = k
                 t_voxel[h] = nv
@@ -216,13 +227,14 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
                 v_count[nv] = 1
                 nv += 1
             else:
-                v = t_voxel[h]
+                v = np.uint32(t_voxel[h])
                 group[i] = _pack(v_first[v], v_count[v])
                 v_count[v] += 1
+        firsts = v_first[:nv].view(np.uint64)
         for v in range(nv):
             if v + _AHEAD < nv:
-                prefetch_write(group, v_first[v + _AHEAD])
-            group[v_first[v]] = _pack(v_first[v], v_count[v])
+                prefetch_write(group, firsts[v + _AHEAD])
+            group[firsts[v]] = _pack(firsts[v], v_count[v])
 
 
 @njit(inline="always")
@@ -401,24 +413,28 @@ def _fill(
 
 
 @njit(inline="always")
+def _gather_row(points, members, row):  # type: ignore[no-untyped-def]
+    """``row[s] = points[members[s]]`` for each member (the rest of ``row`` untouched)."""
+    for s in range(members.shape[0]):
+        i = np.uint64(members[s])  # unsigned: no wrap-around test (see ``_block_keys``)
+        for j in range(points.shape[1]):
+            row[s, j] = points[i, j]
+
+
+@njit(inline="always")
 def _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, num_points):  # type: ignore[no-untyped-def]
     """Each voxel row written once, in row order: its points gathered through ``order``, zeros after them
     (rows below ``zero_from`` were zeroed beside the serial pass). Sequential stores instead of points scattered
     into rows that the zeroing had pushed out of the cache."""
     copy = voxels.shape[1] > 0
-    c = points.shape[1]
     for v in prange(coords.shape[0]):
-        o = starts[v]
-        m = starts[v + 1] - o
         if copy:
-            for s in range(m):
-                i = order[o + s]
-                for j in range(c):
-                    voxels[v, s, j] = points[i, j]
+            members = order[starts[v] : starts[v + 1]]
             if v >= zero_from:
-                voxels[v, m:] = 0
+                voxels[v, members.shape[0] :] = 0
+            _gather_row(points, members, voxels[v])
         _decode(vkey[v], nx, ny, coords[v])
-        num_points[v] = m
+        num_points[v] = starts[v + 1] - starts[v]
 
 
 @njit(cache=True)

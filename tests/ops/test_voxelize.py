@@ -97,6 +97,29 @@ def test_keys_of_small_and_huge_grids_equal_reference(size: tuple, rng: tuple) -
     assert a.point_to_voxel[4] >= 0 and a.point_to_voxel[5] == -1 and a.num_nonfinite == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [(0.2, 0.075, 0.2), (0.1, 0.15, 8.0)])
+def test_points_on_and_next_to_inexact_borders_equal_reference(size: tuple, dtype: type) -> None:
+    """Cell sizes that binary floats cannot hold: the key pass multiplies by 1 / size and redoes a block's axis
+    with the division where a product lies within a few ulps of an integer — every border and its neighbours
+    (1-3 ulps either side) must bin as the reference's division does."""
+    rng = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
+    cols = []
+    for a in range(3):
+        n = round((rng[a + 3] - rng[a]) / size[a])
+        border = rng[a] + np.arange(n + 1) * size[a]
+        vals = np.concatenate([border + k * np.spacing(border) for k in range(-3, 4)]).astype(dtype)
+        cols.append(vals)
+    m = max(len(c) for c in cols)
+    pts = np.stack([np.resize(c, m) for c in cols] + [np.zeros(m, dtype)] * 2, axis=1)
+    a = voxelize(pts, size, rng, mode="dynamic", backend="numba")
+    b = voxelize(pts, size, rng, mode="dynamic", backend="reference")
+    _assert_same(a, b)
+    q = np.floor((pts[:, :3].astype(np.float64) - np.array(rng[:3])) / np.array(size))
+    inside = np.all((q >= 0) & (q < np.round((np.array(rng[3:]) - rng[:3]) / size)), axis=1)
+    assert np.array_equal(a.point_to_voxel >= 0, inside) and inside.mean() > 0.3
+
+
 def test_torch_in_torch_out_and_contents() -> None:
     pts = torch.from_numpy(_cloud(np.random.default_rng(3), 500))
     r = voxelize(pts, VOXEL, RANGE, 3, 1000)
