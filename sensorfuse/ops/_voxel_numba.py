@@ -170,7 +170,6 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
 def _partition(keys, bucket_bits, offsets, part_keys, part_idx):  # type: ignore[no-untyped-def]
     """Stable counting sort of (key, point index) by bucket; chunk t's points of bucket b go from
     ``offsets[t, b]`` on. Indices are unsigned or run over slices: no wrap-around tests (see ``_block_keys``)."""
-    n = keys.shape[0]
     for t in prange(offsets.shape[0]):
         pos = offsets[t].astype(np.uint64)
         chunk_keys = keys[t * _CHUNK : (t + 1) * _CHUNK]
