@@ -226,9 +226,9 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
                 v_count[nv] = 1
                 nv += 1
             else:
-                v = np.uint32(t_voxel[h])
-                group[i] = _pack(v_first[v], v_count[v])
-                v_count[v] += 1
+                u = np.uint32(t_voxel[h])
+                group[i] = _pack(v_first[u], v_count[u])
+                v_count[u] += 1
         firsts = v_first[:nv].view(np.uint64)
         for v in range(nv):
             if v + _AHEAD < nv:
