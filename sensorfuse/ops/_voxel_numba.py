@@ -4,8 +4,9 @@ No dense lookup grid of a large grid (a 1440 x 1440 x 40 table is 332 MB and eve
 no global hash table (one cache miss per point). Both paths start with
 
 * ``_keys`` (parallel over chunks) — linear voxel key per point (-1 out of range, -2 non-finite), vectorised
-  over blocks of 512 points (``_block_keys``), the count of kept points, and on the hashed path a histogram of
-  hash buckets (top bits of a multiplicative hash of the key) per chunk.
+  over blocks of 512 points (``_block_keys``: a multiply by 1 / size, redone with the division next to cell
+  borders), the count of kept points, and on the hashed path a histogram of hash buckets (top bits of a
+  multiplicative hash of the key) per chunk.
 
 Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a dense per-cell table:
 
@@ -13,7 +14,9 @@ Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a
    open; afterwards no voxel can open, so
 2. ``_tail``  (parallel segments) — the remaining points are read-only lookups, counted per segment and voxel;
    a prefix over segments gives each tail point its slot;
-3. ``_fill``  (parallel) — point → voxel map, voxel copies, coords and counts.
+3. ``_slot_starts`` (serial, over voxels) — each voxel's first entry in a slot-ordered list of point indices;
+4. ``_fill``  (parallel) — point → voxel map and that list, then ``_write_rows``: each voxel row written once,
+   in row order (its points gathered, zeros after them), coords and counts.
 
 Larger grids group points in buckets small enough for L2:
 
@@ -22,11 +25,16 @@ Larger grids group points in buckets small enough for L2:
    bucket in input order gives each point the input index of its voxel's first point and its slot; each first
    point gets its voxel's point count.
 3. ``_rank``      (serial, one sequential pass) — voxels numbered by first point = first-seen order.
-4. ``_emit``      (parallel) — point → voxel map, voxel copies, coords and counts.
+4. ``_firsts``    (parallel) — each kept voxel's key and count from its first point; ``_slot_starts`` as above.
+5. ``_emit``      (parallel) — point → voxel map and the slot-ordered list, then ``_write_rows``.
 
 While a serial pass (``_head``, ``_rank``) runs, a second thread zeroes the voxel output until it ends; the
-parallel fill zeroes the rest. Every step writes each output element from exactly one thread in a fixed order
+row writer zeroes the rest. Every step writes each output element from exactly one thread in a fixed order
 (the zeroing writes zeros, wherever it stops), so results are bitwise independent of the number of threads.
+
+Hot loops index slices from 0 or use unsigned indices: an index like ``start + j`` may be negative as far as
+Numba knows, and the wrap-around test it then emits kept LLVM from vectorising the key pass's loops (the
+non-finite count ran at a third of its speed) and lengthened every dependent load.
 """
 
 from __future__ import annotations
