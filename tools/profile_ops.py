@@ -6,7 +6,8 @@
 rounds leave each implementation in, where the back-to-back default keeps inputs and tables cache resident.
 
 voxelize: key computation, then the dense path's serial head (the output zeroed beside it until it ends),
-parallel tail and fill, or the hashed path's bucketed grouping, rank (zeroing beside it) and emit; bev_pool: the counting
+parallel tail and fill (point list + row writer), or the hashed path's bucketed grouping, rank (zeroing beside
+it), the voxels' keys and counts from their first points (firsts) and emit; bev_pool: the counting
 sort, the tiled forward kernel and the whole op (forward, no autograd graph). Medians of repeated calls in one
 process (back to back unless ``--cold``); run on a quiet machine.
 """
