@@ -175,7 +175,7 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
 
 
 @parallel_kernel
-def _partition(keys, bucket_bits, offsets, part_keys, part_idx):  # type: ignore[no-untyped-def]
+def _partition(keys, bucket_bits, offsets, part):  # type: ignore[no-untyped-def]
     """Stable counting sort of (key, point index) by bucket; chunk t's points of bucket b go from
     ``offsets[t, b]`` on. Indices are unsigned or run over slices: no wrap-around tests (see ``_block_keys``)."""
     for t in prange(offsets.shape[0]):
@@ -186,8 +186,8 @@ def _partition(keys, bucket_bits, offsets, part_keys, part_idx):  # type: ignore
             if k >= 0:
                 b = np.uint64(_bucket(k, bucket_bits))
                 at = pos[b]
-                part_keys[at] = k
-                part_idx[at] = t * _CHUNK + j
+                part[at, 0] = k
+                part[at, 1] = t * _CHUNK + j
                 pos[b] = at + np.uint64(1)
 
 
@@ -199,7 +199,7 @@ def _pack(first, low):  # type: ignore[no-untyped-def]
 
 
 @parallel_kernel
-def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[no-untyped-def]
+def _buckets(part, starts, bucket_bits, group):  # type: ignore[no-untyped-def]
     for b in prange(starts.shape[0] - 1):
         # each bucket's table sized by its own count (at most half full): the slots to clear follow the points
         table_bits = 4
@@ -207,26 +207,26 @@ def _buckets(part_keys, part_idx, starts, bucket_bits, group):  # type: ignore[n
             table_bits += 1
         mask = (1 << table_bits) - 1
         shift = np.uint64(64 - bucket_bits - table_bits)
-        t_keys = np.full(1 << table_bits, -1, part_keys.dtype)
+        t_keys = np.full(1 << table_bits, -1, part.dtype)
         t_voxel = np.empty(1 << table_bits, np.int32)
         v_first = np.empty(starts[b + 1] - starts[b], np.int64)
         v_count = np.empty(starts[b + 1] - starts[b], np.int64)
         nv = 0
         # the bucket's slices, unsigned table slots and point indices: no wrap-around tests in the loop
         b_keys, b_idx = (
-            part_keys[starts[b] : starts[b + 1]],
-            part_idx[starts[b] : starts[b + 1]].view(np.uint32),
+            part[starts[b] : starts[b + 1], 0],
+            part[starts[b] : starts[b + 1], 1],
         )
         umask = np.uint64(mask)
         m = b_keys.shape[0]
         for j in range(m):
             if j + _AHEAD < m:  # group[i] is a scattered store: ask for its line early
-                prefetch_write(group, b_idx[j + _AHEAD])
+                prefetch_write(group, np.uint64(b_idx[j + _AHEAD]))
             k = b_keys[j]
             h = (_hash(k) >> shift) & umask
             while t_keys[h] != k and t_keys[h] != -1:
                 h = (h + np.uint64(1)) & umask
-            i = b_idx[j]
+            i = np.uint64(b_idx[j])
             if t_keys[h] == -1:
                 t_keys[h] = k
                 t_voxel[h] = nv
@@ -606,10 +606,11 @@ def _group_hashed(keys: np.ndarray, hist: np.ndarray, bucket_bits: int, group: n
     offsets = (np.cumsum(flat) - flat).reshape(hist.T.shape).T.copy()
     per_bucket = hist.sum(axis=0)
     starts = np.concatenate([[0], np.cumsum(per_bucket)])
-    part_keys = np.empty(int(starts[-1]), keys.dtype)  # int32 keys for grids under 2**31 cells
-    part_idx = np.empty(int(starts[-1]), np.int32)
-    _partition(keys, bucket_bits, offsets, part_keys, part_idx)
-    _buckets(part_keys, part_idx, starts, bucket_bits, group)
+    # (key, point index) rows, in the keys' dtype (int32 for grids under 2**31 cells): one write stream per
+    # bucket in the partition instead of two
+    part = np.empty((int(starts[-1]), 2), keys.dtype)
+    _partition(keys, bucket_bits, offsets, part)
+    _buckets(part, starts, bucket_bits, group)
 
 
 def set_threads(n: int) -> None:
