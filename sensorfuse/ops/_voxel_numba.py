@@ -47,7 +47,7 @@ from numba import njit, prange
 
 from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._grid import VoxelGrid
-from sensorfuse.ops._intrinsics import load_relaxed, prefetch_write, store_relaxed
+from sensorfuse.ops._intrinsics import load_relaxed, prefetch, prefetch_write, store_relaxed
 from sensorfuse.ops._parallel import parallel_kernel
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -71,6 +71,7 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
 
 _SINK = 16  # entries between two chunks' sink entries in ``_firsts``: one 64-byte line each
 _AHEAD = 16  # points between a scattered store's prefetch and the store
+_GATHER_AHEAD = 32  # entries of the slot-ordered point list between a point's prefetch and its copy
 _ZERO_CHUNK = 256  # output rows zeroed between two looks at whether the serial pass beside is done
 _BLOCK = 512  # points per block in ``_keys``: three float64 columns of a block (12 KB) stay in L1
 _NEAR = (
@@ -407,15 +408,18 @@ def _fill(
             order[starts[v] + pos[i]] = i
     for s in prange(base.shape[0]):  # tail segment s: slots offset by the earlier points of each voxel
         first = base[s]
-        for i in range(start + s * seg_len, min(points.shape[0], start + (s + 1) * seg_len)):
-            v = vid[i]
+        lo = start + s * seg_len
+        hi = min(points.shape[0], lo + seg_len)
+        seg_vid, seg_pos, seg_p2v = vid[lo:hi], pos[lo:hi], p2v[lo:hi]  # slices: see ``_block_keys``
+        for j in range(seg_vid.shape[0]):
+            v = seg_vid[j]
             if v >= 0:
-                slot = pos[i] + first[v]
+                slot = seg_pos[j] + first[np.uint64(v)]
                 if slot >= p_cap:
                     v = -1
                 elif copy:
-                    order[starts[v] + slot] = i
-            p2v[i] = v
+                    order[np.uint64(starts[np.uint64(v)] + slot)] = lo + j
+            seg_p2v[j] = v
     _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, num_points)
 
 
@@ -434,8 +438,12 @@ def _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, 
     (rows below ``zero_from`` were zeroed beside the serial pass). Sequential stores instead of points scattered
     into rows that the zeroing had pushed out of the cache."""
     copy = voxels.shape[1] > 0
+    n_order = order.shape[0]
     for v in prange(coords.shape[0]):
         if copy:
+            # the points come from anywhere in the input: ask for those _GATHER_AHEAD entries on now
+            for q in range(starts[v] + _GATHER_AHEAD, min(starts[v + 1] + _GATHER_AHEAD, n_order)):
+                prefetch(points, (np.uint64(order[q]), 0))
             members = order[starts[v] : starts[v + 1]]
             if v >= zero_from:
                 voxels[v, members.shape[0] :] = 0
