@@ -16,7 +16,8 @@ Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a
    a prefix over segments gives each tail point its slot;
 3. ``_slot_starts`` (serial, over voxels) — each voxel's first entry in a slot-ordered list of point indices;
 4. ``_fill``  (parallel) — point → voxel map and that list, then ``_write_rows``: each voxel row written once,
-   in row order (its points gathered, zeros after them), coords and counts.
+   in row order (its points gathered, each prefetched ``_GATHER_AHEAD`` list entries before its copy, zeros
+   after them), coords and counts.
 
 Larger grids group points in buckets small enough for L2:
 
