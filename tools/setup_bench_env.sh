@@ -2,10 +2,20 @@
 # Optional benchmark environment with the voxelizer peers (spconv CPU build, open3d.ml) beside sensorfuse.
 # Not a runtime dependency: `python -m sensorfuse.bench.ops` measures each peer in this venv when the main
 # .venv lacks it, and reports "not installed" when neither has it.
-#   tools/setup_bench_env.sh            # creates .venv-bench next to .venv
-# mmcv's Voxelization is not installed: mmcv only builds from source here (>20 min, setuptools<81,
-# --no-build-isolation); see docs/ops.md.
+#   tools/setup_bench_env.sh               # creates .venv-bench next to .venv (about 2 minutes)
+#   tools/setup_bench_env.sh --with-mmcv   # and builds mmcv 2.2.0's CPU ops from source (about 17 minutes
+#                                          # on 2 cores: 77 C++ files against torch's headers)
+# mmcv has no CPU wheel on PyPI for this torch: it builds from its source archive with setuptools<81 and
+# --no-build-isolation (its setup.py imports torch); its runtime needs mmengine and opencv, pinned here to
+# the last releases for numpy 1.x.
 set -euo pipefail
+WITH_MMCV=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-mmcv) WITH_MMCV=1 ;;
+    *) echo "usage: $0 [--with-mmcv]" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 VENV=${VENV_BENCH:-.venv-bench}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
@@ -17,3 +27,11 @@ test -x "$VENV/bin/python" || python3 -m venv "$VENV"
 # open3d.ml.torch ships in the open3d-cpu wheel (needs Debian libusb-1.0-0 to import).
 "$VENV/bin/python" -m pip install -q "open3d-cpu==0.20.0" || echo "open3d-cpu not installed (optional)"
 "$VENV/bin/python" -c "import spconv.pytorch.utils as u; print('spconv ok', u.PointToVoxel)"
+if [ "$WITH_MMCV" = 1 ]; then
+  "$VENV/bin/python" -m pip install -q "setuptools<81" wheel ninja
+  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" \
+    "$VENV/bin/python" -m pip install -q --no-build-isolation --no-deps "mmcv==2.2.0"
+  "$VENV/bin/python" -m pip install -q "mmengine==0.10.7" addict yapf "opencv-python==4.11.0.86" "numpy>=1.24,<2"
+  "$VENV/bin/python" -c "from mmcv.ops import Voxelization; print('mmcv ok', Voxelization)"
+fi
+

@@ -33,6 +33,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 RANGE = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
+BEV_SHAPES = {"LSS 6x41x8x22 C64": (6, 41, 8, 22, 64), "BEVDet 6x59x16x44 C80": (6, 59, 16, 44, 80)}
 GRIDS: dict[str, dict[str, Any]] = {
     "voxel 0.075x0.075x0.2 P10 V120k": {
         "voxel_size": (0.075, 0.075, 0.2),
@@ -79,9 +80,10 @@ def torch_unique_voxelize(points: Any, voxel_size: Any, max_points: int, max_vox
     """The usual torch peer: torch.unique of linear keys, voxels in key order (not first-seen)."""
     import torch
 
-    lo = torch.tensor(RANGE[:3])
-    size = torch.tensor(voxel_size, dtype=torch.float32)
-    dims = torch.round((torch.tensor(RANGE[3:]) - lo) / size).long()
+    dev = points.device
+    lo = torch.tensor(RANGE[:3], device=dev)
+    size = torch.tensor(voxel_size, dtype=torch.float32, device=dev)
+    dims = torch.round((torch.tensor(RANGE[3:], device=dev) - lo) / size).long()
     q = torch.floor((points[:, :3] - lo) / size).long()
     ok = ((q >= 0) & (q < dims)).all(1)
     q, pts = q[ok], points[ok]
@@ -89,9 +91,9 @@ def torch_unique_voxelize(points: Any, voxel_size: Any, max_points: int, max_vox
     uniq, inv, counts = torch.unique(keys, return_inverse=True, return_counts=True)
     order = torch.argsort(inv, stable=True)
     slot = torch.empty_like(inv)
-    slot[order] = torch.arange(len(inv)) - (torch.cumsum(counts, 0) - counts)[inv[order]]
+    slot[order] = torch.arange(len(inv), device=dev) - (torch.cumsum(counts, 0) - counts)[inv[order]]
     keep = (inv < max_voxels) & (slot < max_points)
-    voxels = torch.zeros(min(len(uniq), max_voxels), max_points, points.shape[1])
+    voxels = torch.zeros(min(len(uniq), max_voxels), max_points, points.shape[1], device=dev)
     voxels[inv[keep], slot[keep]] = pts[keep]
     return voxels, uniq[:max_voxels], torch.clamp(counts[:max_voxels], max=max_points)
 
@@ -278,6 +280,74 @@ def _bench_case(
     return rows
 
 
+GPU_TARGET_MS = 0.1  # the issue's target per 300k-point frame (on an H100)
+
+
+def time_cuda_ms(fn: Callable[[], Any], reps: int = 50, warmup: int = 5) -> list[float]:
+    """GPU times (ms) of ``fn`` between two CUDA events, one call at a time (host work and any
+    synchronisation inside ``fn`` included: the latency a caller sees)."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(float(start.elapsed_time(end)))
+    return times
+
+
+def bench_gpu(clouds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """CUDA backends of both ops, when torch sees a GPU: voxelize (checked identical to the Numba backend
+    first) against the torch reference and torch.unique on the same GPU, and bev_pool against its
+    reference. Without a GPU: ``{"status": "not measured: ..."}``."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"status": "not measured: torch.cuda.is_available() is False on this machine"}
+    from sensorfuse.ops import bev_pool, voxelize
+    from sensorfuse.ops.bev_pool import bev_pool_reference
+
+    dev = torch.device("cuda")
+    out: dict[str, Any] = {"status": "ok", "device": torch.cuda.get_device_name(dev), "voxelize": []}
+    for cloud_name, cloud in clouds.items():
+        tcloud = torch.from_numpy(cloud).to(dev)
+        for grid_name, grid in GRIDS.items():
+            args = (grid["voxel_size"], RANGE, grid["max_points"], grid["max_voxels"])
+            gpu, cpu = voxelize(tcloud, *args), voxelize(cloud, *args)
+            same = all(
+                np.array_equal(getattr(gpu, f).cpu().numpy(), getattr(cpu, f))
+                for f in ("voxels", "coords", "num_points", "point_to_voxel")
+            )
+            fns = {
+                "sensorfuse cuda": partial(voxelize, tcloud, *args),
+                "sensorfuse torch reference (cuda)": partial(voxelize, tcloud, *args, backend="reference"),
+                "torch.unique (cuda)": partial(torch_unique_voxelize, tcloud, *args[:1], *args[2:]),
+            }
+            rows = {name: summary(time_cuda_ms(fn), len(cloud)) for name, fn in fns.items()}
+            for name, r in rows.items():
+                meta = {"input": cloud_name, "grid": grid_name, "impl": name}
+                meta["identical_to_numba"] = same if name == "sensorfuse cuda" else None
+                out["voxelize"].append({**meta, **r, "target_met": r["median_ms"] <= GPU_TARGET_MS})
+    out["bev_pool"] = []
+    for name, (n_cam, d, h, w, c) in BEV_SHAPES.items():
+        idx = lss_geometry(n_cam, d, h, w).to(dev)
+        feats = torch.randn(1, n_cam, d, h, w, c, device=dev)
+        ref = time_cuda_ms(partial(bev_pool_reference, feats, idx, (200, 200)))
+        ours = time_cuda_ms(partial(bev_pool, feats, idx, (200, 200)))
+        r, o = summary(ref, idx.numel()), summary(ours, idx.numel())
+        out["bev_pool"].append(
+            {"shape": name, "cuda_forward_ms": o["median_ms"], "reference_forward_ms": r["median_ms"]}
+            | {"speedup_forward": r["median_ms"] / o["median_ms"]}
+        )
+    return out
+
+
 def lss_geometry(n_cam: int, d: int, h: int, w: int, grid: int = 200, res: float = 0.5) -> Any:
     """cell_index (1, n_cam, d, h, w) of a ring of cameras: depth bins 1-60 m, 60 deg fields of view."""
     import torch
@@ -303,8 +373,7 @@ def bench_bev_pool() -> list[dict[str, Any]]:
     from sensorfuse.ops.bev_pool import bev_pool_reference
 
     rows = []
-    shapes = {"LSS 6x41x8x22 C64": (6, 41, 8, 22, 64), "BEVDet 6x59x16x44 C80": (6, 59, 16, 44, 80)}
-    for name, (n_cam, d, h, w, c) in shapes.items():
+    for name, (n_cam, d, h, w, c) in BEV_SHAPES.items():
         idx = lss_geometry(n_cam, d, h, w)
         feats = torch.randn(1, n_cam, d, h, w, c, requires_grad=True)
         fns: dict[str, Callable[[], torch.Tensor]] = {
@@ -353,8 +422,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Copy bandwidth measured in this run: {result['copy_bandwidth_gbs']:.1f} GB/s; `x bandwidth bound` ="
         " median / (one streaming pass over input + output at that bandwidth).",
         "`speedup vs best peer` = fastest peer's median / this row's median (peers: torch.unique, spconv,"
-        " open3d.ml, mmcv). mmcv is not installed (source build only; see docs/ops.md). GPU: not measured"
-        " (no GPU lent).",
+        " open3d.ml, mmcv; a peer that is not installed is marked so: see tools/setup_bench_env.sh).",
         "",
         "| input | grid | implementation | median ms | min ms | Mpts/s | speedup vs best peer (median / min)"
         " | x bandwidth bound |",
@@ -381,7 +449,39 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['fwd_bwd_ms']:.2f} ({r['fwd_bwd_min_ms']:.2f}) | "
             f"{r['speedup_forward']:.1f} | {r['speedup_fwd_bwd']:.1f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _gpu_markdown(result.get("gpu", {"status": "not run"})))
+
+
+_IDENTICAL = {True: "yes", False: "NO", None: "-"}
+
+
+def _gpu_markdown(gpu: dict[str, Any]) -> list[str]:
+    if gpu["status"] != "ok":
+        return ["", f"GPU: {gpu['status']}."]
+    lines = [
+        "",
+        f"GPU: {gpu['device']} (CUDA event times, one call at a time; target <= {GPU_TARGET_MS} ms per frame"
+        " on an H100).",
+        "",
+        "| input | grid | implementation | median ms | min ms | identical to numba | target met |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    for r in gpu["voxelize"]:
+        lines.append(
+            f"| {r['input']} | {r['grid']} | {r['impl']} | {r['median_ms']:.3f} | {r['min_ms']:.3f} | "
+            f"{_IDENTICAL[r['identical_to_numba']]} | {'yes' if r['target_met'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "| bev_pool shape | cuda forward ms | reference forward ms | speedup |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in gpu["bev_pool"]:
+        lines.append(
+            f"| {r['shape']} | {r['cuda_forward_ms']:.3f} | {r['reference_forward_ms']:.3f} |"
+            f" {r['speedup_forward']:.1f} |"
+        )
+    return lines
 
 
 def _cpu_name() -> str:
@@ -436,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result["voxelize"] = bench_voxelize(clouds, result["copy_bandwidth_gbs"], Path(tmp))
     result["bev_pool"] = bench_bev_pool()
+    result["gpu"] = bench_gpu(clouds)
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     table = markdown(result)
     print(table)

@@ -71,3 +71,31 @@ def test_rerun_in_bench_venv_gets_an_absolute_out(monkeypatch: pytest.MonkeyPatc
     rerun = calls[-1]
     assert rerun[:3] == [str(fake), "-m", "sensorfuse.bench.ops"]
     assert rerun[3:] == ["--out", str(tmp_path / "rel.json")]
+
+
+def test_gpu_part_says_not_measured_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gpu = ops.bench_gpu({"u": ops.uniform_cloud(1000)})
+    assert gpu["status"].startswith("not measured")
+    assert ops._gpu_markdown(gpu) == ["", f"GPU: {gpu['status']}."]
+
+
+def test_gpu_markdown_flags_a_cuda_result_that_differs_from_numba() -> None:
+    row = {"input": "u", "grid": "g", "median_ms": 0.08, "min_ms": 0.07, "target_met": True}
+    gpu = {"status": "ok", "device": "dev", "bev_pool": []}
+    gpu["voxelize"] = [
+        dict(row, impl="sensorfuse cuda", identical_to_numba=False),
+        dict(row, impl="torch.unique (cuda)", identical_to_numba=None, target_met=False),
+    ]
+    table = "\n".join(ops._gpu_markdown(gpu))
+    assert "| u | g | sensorfuse cuda | 0.080 | 0.070 | NO | yes |" in table
+    assert "| u | g | torch.unique (cuda) | 0.080 | 0.070 | - | no |" in table
+
+
+@pytest.mark.cuda
+def test_gpu_part_runs_and_matches_numba_on_a_gpu() -> None:
+    gpu = ops.bench_gpu({"u": ops.uniform_cloud(20_000, seed=2)})
+    assert gpu["status"] == "ok"
+    assert len(gpu["voxelize"]) == 3 * len(ops.GRIDS)
+    assert all(r["identical_to_numba"] for r in gpu["voxelize"] if r["impl"] == "sensorfuse cuda")
+    assert [r["shape"] for r in gpu["bev_pool"]] == list(ops.BEV_SHAPES)
