@@ -331,7 +331,7 @@ def bench_gpu(clouds: dict[str, np.ndarray]) -> dict[str, Any]:
             }
             rows = {name: summary(time_cuda_ms(fn), len(cloud)) for name, fn in fns.items()}
             for name, r in rows.items():
-                meta = {"input": cloud_name, "grid": grid_name, "impl": name}
+                meta: dict[str, Any] = {"input": cloud_name, "grid": grid_name, "impl": name}
                 meta["identical_to_numba"] = same if name == "sensorfuse cuda" else None
                 out["voxelize"].append({**meta, **r, "target_met": r["median_ms"] <= GPU_TARGET_MS})
     out["bev_pool"] = []
