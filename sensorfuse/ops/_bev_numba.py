@@ -8,6 +8,9 @@ C-vector (SIMD adds) and stores it down the cell's column of the block. Every ou
 tile and each cell is summed in input order, so the result is bitwise equal to the reference and independent of
 the thread count; the output needs no separate zero-fill (each tile zeroes its own block in cache). The rows are
 read in cell order (random in memory), so each is software-prefetched a few points ahead (``_intrinsics.prefetch``).
+Where the output allows it (``can_stream``: allocated 64-byte aligned here, rows of whole lines — the 200 x 200
+grid does) a tile is built in a scratch block and copied out with non-temporal line stores
+(``_intrinsics.stream_line``): the 10-26 MB output is then written without being read for ownership first.
 Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
 gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
 (torch.empty does not): the 100 MB feature gradient then costs ~50 page faults instead of ~25,000.
@@ -19,7 +22,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from sensorfuse.ops._intrinsics import prefetch
+from sensorfuse.ops._intrinsics import LINE_BYTES, prefetch, store_fence, stream_line
 from sensorfuse.ops._parallel import parallel_kernel
 
 _TILE = 64  # cells per tile of the backward's transpose
@@ -57,49 +60,70 @@ def _sort_by_cell(idx, starts, order):  # type: ignore[no-untyped-def]
     return bad
 
 
+@njit(inline="always")
+def _sum_tile(fb, rows, tile_starts, acc, block):  # type: ignore[no-untyped-def]
+    """Each non-empty cell j of the tile: the sum of its rows (in input order) into ``block[:, j]``."""
+    c_n = fb.shape[1]
+    step = max(1, 64 // fb.itemsize)  # elements per cache line
+    for j in range(tile_starts.shape[0] - 1):
+        p0 = tile_starts[j] - tile_starts[0]
+        p1 = tile_starts[j + 1] - tile_starts[0]
+        if p0 == p1:
+            continue
+        for c in range(c_n):
+            acc[c] = 0.0
+        for p in range(p0, p1):
+            if p + _AHEAD < rows.shape[0]:
+                ahead = rows[p + _AHEAD]
+                for c in range(0, c_n, step):
+                    prefetch(fb, (ahead, c))
+            row = fb[rows[p]]
+            for c in range(c_n):
+                acc[c] += row[c]
+        for c in range(c_n):
+            block[c, j] = acc[c]
+
+
 @parallel_kernel
-def _forward(f, order, starts, out):  # type: ignore[no-untyped-def]
+def _forward(f, order, starts, out, stream):  # type: ignore[no-untyped-def]
     """out (B, C, cells) = per-cell sums of f (B, M, C) rows, each summed in input order; parallel over
-    tiles of _CELL_TILE cells. A tile's block of ``out`` (C rows of _CELL_TILE cells, in L2) is zeroed with
-    contiguous stores, then each non-empty cell's rows are summed into a C-vector (SIMD adds) and stored
-    down its column of the block: camera frusta leave most cells empty (~89% for the LSS shape), and those
-    cost only the zeroing. The rows are read in cell order, which no hardware prefetcher follows: each is
-    prefetched ``_AHEAD`` points before it is summed. Loops index slices from 0: an index ``k0 + j`` may be
-    negative as far as Numba knows, and its wrap-around test keeps LLVM from vectorising the zeroing."""
+    tiles of _CELL_TILE cells. Camera frusta leave most cells empty (~89% for the LSS shape): a tile's block
+    (C rows of _CELL_TILE cells) is zeroed, each non-empty cell's rows are summed into a C-vector (SIMD adds)
+    and stored down its column of the block. The rows are read in cell order, which no hardware prefetcher
+    follows: each is prefetched ``_AHEAD`` points before it is summed.
+
+    ``stream`` (``out`` 64-byte aligned, cells a whole number of lines): the block is built in a scratch tile
+    in L2 and copied out line by line with non-temporal stores, so the output is never read for ownership.
+    Otherwise the block of ``out`` itself is zeroed and filled. Loops index slices from 0: an index
+    ``k0 + j`` may be negative as far as Numba knows, and its wrap-around test keeps LLVM from vectorising."""
     b_n, c_n = f.shape[0], f.shape[2]
     n_cells = out.shape[2]
     n_tiles = (n_cells + _CELL_TILE - 1) // _CELL_TILE
-    step = max(1, 64 // f.itemsize)  # elements per cache line
+    lanes = 64 // f.itemsize
     for t in prange(b_n * n_tiles):
         b = t // n_tiles
         k0 = (t % n_tiles) * _CELL_TILE
         k1 = min(n_cells, k0 + _CELL_TILE)
-        fb, ob = f[b], out[b]
         tile_starts = starts[b, k0 : k1 + 1]
         # the rows of this tile and all later ones, in cell order: prefetch runs across the tile's end
         rows = order[b, tile_starts[0] : starts[b, n_cells]]
         acc = np.empty(c_n, f.dtype)
-        for c in range(c_n):
-            block_row = ob[c, k0:k1]
-            for j in range(block_row.shape[0]):
-                block_row[j] = 0.0
-        for j in range(k1 - k0):
-            p0 = tile_starts[j] - tile_starts[0]
-            p1 = tile_starts[j + 1] - tile_starts[0]
-            if p0 == p1:
-                continue
+        if stream:
+            scratch = np.zeros((c_n, k1 - k0), f.dtype)
+            _sum_tile(f[b], rows, tile_starts, acc, scratch)
+            flat = out[b].reshape(c_n * n_cells)
             for c in range(c_n):
-                acc[c] = 0.0
-            for p in range(p0, p1):
-                if p + _AHEAD < rows.shape[0]:
-                    ahead = rows[p + _AHEAD]
-                    for c in range(0, c_n, step):
-                        prefetch(fb, (ahead, c))
-                row = fb[rows[p]]
-                for c in range(c_n):
-                    acc[c] += row[c]
+                line_src = scratch[c]
+                for q in range(0, k1 - k0, lanes):
+                    stream_line(flat, c * n_cells + k0 + q, line_src, q)
+            store_fence()
+        else:
+            block = out[b, :, k0:k1]
             for c in range(c_n):
-                ob[c, k0 + j] = acc[c]
+                block_row = block[c]
+                for j in range(block_row.shape[0]):
+                    block_row[j] = 0.0
+            _sum_tile(f[b], rows, tile_starts, acc, block)
 
 
 @parallel_kernel
@@ -141,10 +165,32 @@ def pool_forward(f: torch.Tensor, idx: torch.Tensor, n_cells: int) -> tuple[torc
     order = np.empty((b, m), np.int32)
     bad = int(_sort_by_cell(idx_np, starts, order))
     f_np = f.cpu().numpy()
-    out = np.empty((b, c, n_cells), dtype=f_np.dtype)  # numpy: huge pages for large buffers (fewer faults)
+    out = _line_aligned_empty((b, c, n_cells), f_np.dtype)
     if not bad:
-        _forward(f_np, order, starts, out)
+        _forward(f_np, order, starts, out, can_stream(out))
     return torch.from_numpy(out).to(f.device), bad
+
+
+def _line_aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array whose first element starts a 64-byte line (numpy gives 16-byte alignment; it
+    madvises huge pages for large buffers, which torch.empty does not: fewer page faults)."""
+    n, size = int(np.prod(shape)), np.dtype(dtype).itemsize
+    buf = np.empty(n + LINE_BYTES // size, dtype)
+    skip = (-buf.ctypes.data % LINE_BYTES) // size
+    return buf[skip : skip + n].reshape(shape)
+
+
+def can_stream(out: np.ndarray) -> bool:
+    """Whether ``_forward`` may write ``out`` (B, C, cells) with non-temporal line stores: float32/float64,
+    64-byte aligned, and every channel row a whole number of lines (so every tile row starts a line)."""
+    size = out.dtype.itemsize
+    return (
+        out.dtype in (np.float32, np.float64)
+        and out.flags.c_contiguous
+        and out.ctypes.data % LINE_BYTES == 0
+        and (out.shape[2] * size) % LINE_BYTES == 0
+        and (_CELL_TILE * size) % LINE_BYTES == 0
+    )
 
 
 def pool_backward(grad_out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""LLVM intrinsics for the Numba CPU kernels: software prefetches and relaxed atomic loads and stores.
+"""LLVM intrinsics for the Numba CPU kernels: software prefetches, non-temporal line stores and relaxed atomic
+loads and stores.
 
 ``prefetch(a, idx)`` / ``prefetch_write(a, idx)``:
 
@@ -10,6 +11,13 @@ pointer type, and its mangled name follows the pointer model of the LLVM that ll
 ``llvm.prefetch.p0`` with opaque pointers (LLVM 15 and newer), ``llvm.prefetch.p0i8`` before. A prefetch
 never faults and never changes a result; it only moves data into the cache earlier.
 
+``stream_line(dst, i, src, j)`` / ``store_fence()``: one 64-byte non-temporal store (``!nontemporal``:
+``vmovntps``/``vmovntpd`` on x86) of ``src[j:j + L]`` to ``dst[i:i + L]``, L = 64 / itemsize, for outputs that are
+written once and not read again soon: the line goes to memory without first being read for ownership. The
+destination must be 64-byte aligned (an unaligned vector store of this kind faults on x86): callers allocate
+for it and check. ``store_fence()`` (``sfence`` on x86, a fence elsewhere) orders those stores before the
+kernel returns.
+
 ``load_relaxed(a, i)`` / ``store_relaxed(a, i, v)``: an element of a 1-D integer array read or written as a
 relaxed ("monotonic") atomic. One thread of a two-task parallel loop uses them to watch for the other's end
 (``_voxel_numba._zero_while_running``): a plain load of a flag in a loop may be hoisted out of it, since
@@ -18,6 +26,7 @@ Numba tells LLVM that a parallel loop's arrays do not alias.
 
 from __future__ import annotations
 
+import platform
 from typing import Any, cast
 
 import llvmlite.binding as llvm
@@ -27,6 +36,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+LINE_BYTES = 64
 
 
 def _make(rw: int) -> Any:
@@ -113,3 +124,61 @@ def _store_relaxed(typingctx: Any, arr: Any, i: Any, v: Any) -> Any:
 load_relaxed: Any = intrinsic(_load_relaxed)
 #: ``store_relaxed(arr, i, v)``: ``arr[i] = v`` (1-D integer array) as a relaxed atomic store.
 store_relaxed: Any = intrinsic(_store_relaxed)
+
+
+def _stream_line(typingctx: Any, dst: Any, i: Any, src: Any, j: Any) -> Any:
+    ok = (
+        isinstance(dst, types.Array)
+        and isinstance(src, types.Array)
+        and dst.ndim == src.ndim == 1
+        and dst.layout == src.layout == "C"  # the vector load and store assume contiguous elements
+        and dst.dtype == src.dtype
+        and dst.dtype in (types.float32, types.float64)
+        and isinstance(i, types.Integer)
+        and isinstance(j, types.Integer)
+    )
+    if not ok:
+        return None
+    sig = types.void(dst, i, src, j)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        dty, ity, sty, jty = signature.args
+        lanes = LINE_BYTES // (dty.dtype.bitwidth // 8)
+        dptr = _element_pointer(context, builder, dty, args[0], args[1], ity)
+        sptr = _element_pointer(context, builder, sty, args[2], args[3], jty)
+        for aty, a, idx, idx_ty in ((dty, args[0], args[1], ity), (sty, args[2], args[3], jty)):  # last lane
+            last = builder.add(
+                context.cast(builder, idx, idx_ty, types.intp),
+                ir.Constant(context.get_value_type(types.intp), lanes - 1),
+            )
+            _element_pointer(context, builder, aty, a, last, types.intp)
+        vec = ir.VectorType(context.get_value_type(dty.dtype), lanes)
+        value = builder.load(builder.bitcast(sptr, vec.as_pointer()), align=dty.dtype.bitwidth // 8)
+        store = builder.store(value, builder.bitcast(dptr, vec.as_pointer()), align=LINE_BYTES)
+        store.set_metadata("nontemporal", builder.module.add_metadata([ir.IntType(32)(1)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _store_fence(typingctx: Any) -> Any:
+    sig = types.void()
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        if _X86:
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse.sfence"
+            )
+            builder.call(fn, [])
+        else:
+            builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: ``stream_line(dst, i, src, j)``: ``dst[i:i + L] = src[j:j + L]`` (1-D float32/float64, L = 64 / itemsize)
+#: as one non-temporal 64-byte store. ``&dst[i]`` must be 64-byte aligned; both ranges are bounds-checked.
+stream_line: Any = intrinsic(_stream_line)
+#: ``store_fence()``: make the non-temporal stores before it visible before any store after it.
+store_fence: Any = intrinsic(_store_fence)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numba
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,24 @@ def test_forward_bitwise_equals_reference_on_many_tiles() -> None:
     out = bev_pool(feats, idx, grid, backend="numba")
     assert torch.equal(out, bev_pool_reference(feats, idx, grid))
     assert torch.count_nonzero(out[..., -1, -1]) > 0  # the partial tile's last cell is filled
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_forward_with_line_streaming_stores_bitwise_equals_reference(dtype: torch.dtype) -> None:
+    """768 cells = 3 tiles, each channel row a whole number of 64-byte lines: the forward builds each tile in
+    a scratch block and streams it out (``can_stream``); two batches, several points per cell."""
+    grid = (24, 32)
+    feats, idx = _inputs(b=2, n_cam=3, d=9, h=7, w=11, c=5, grid=grid, seed=6)
+    feats = feats.to(dtype)
+    out, bad = _bev_numba.pool_forward(feats.reshape(2, -1, 5), idx.reshape(2, -1), grid[0] * grid[1])
+    assert bad == 0 and _bev_numba.can_stream(out.numpy())
+    assert torch.equal(out.view(2, 5, *grid), bev_pool_reference(feats, idx, grid))
+
+
+def test_streaming_needs_aligned_whole_line_rows() -> None:
+    aligned = _bev_numba._line_aligned_empty((2, 5, 768), np.dtype(np.float32))
+    assert _bev_numba.can_stream(aligned)
+    shifted = _bev_numba._line_aligned_empty((1, 1, 2 * 768 * 5 + 16), np.dtype(np.float32)).reshape(-1)
+    assert not _bev_numba.can_stream(shifted[4 : 4 + 2 * 5 * 768].reshape(2, 5, 768))  # 16 bytes off a line
+    assert not _bev_numba.can_stream(_bev_numba._line_aligned_empty((2, 5, 667), np.dtype(np.float32)))
+    assert not _bev_numba.can_stream(np.zeros((2, 5, 768), np.int32))

@@ -8,7 +8,16 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from sensorfuse.ops._intrinsics import load_relaxed, prefetch, prefetch_write, store_relaxed
+from sensorfuse.ops._bev_numba import _line_aligned_empty
+from sensorfuse.ops._intrinsics import (
+    LINE_BYTES,
+    load_relaxed,
+    prefetch,
+    prefetch_write,
+    store_fence,
+    store_relaxed,
+    stream_line,
+)
 
 
 @njit
@@ -65,3 +74,36 @@ def test_relaxed_load_is_bounds_checked() -> None:
 
     with pytest.raises(IndexError):
         outside(np.zeros(3, np.int64))
+
+
+@njit
+def _stream_copy(dst, i, src, j):  # type: ignore[no-untyped-def]
+    stream_line(dst, i, src, j)
+    store_fence()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stream_line_writes_one_line_and_nothing_else(dtype: type) -> None:
+    lanes = LINE_BYTES // np.dtype(dtype).itemsize
+    dst = _line_aligned_empty((1, 1, 4 * lanes), np.dtype(dtype)).reshape(-1)
+    assert dst.ctypes.data % LINE_BYTES == 0
+    dst[:] = -1
+    src = np.arange(3 * lanes, dtype=dtype)
+    _stream_copy(dst, 2 * lanes, src, 5)  # source need not be aligned
+    np.testing.assert_array_equal(dst[2 * lanes : 3 * lanes], src[5 : 5 + lanes])
+    assert (dst[: 2 * lanes] == -1).all() and (dst[3 * lanes :] == -1).all()
+
+
+def test_stream_line_checks_both_ranges() -> None:
+    dst = _line_aligned_empty((1, 1, 32), np.dtype(np.float32)).reshape(-1)
+    with pytest.raises(IndexError):
+        _stream_copy(dst, 16, np.zeros(20, np.float32), 5)  # source line ends at 21 > 20
+    with pytest.raises(IndexError):
+        _stream_copy(dst, 17, np.zeros(40, np.float32), 0)  # destination line ends at 33 > 32
+
+
+def test_stream_line_refuses_mixed_or_integer_arrays() -> None:
+    with pytest.raises(TypingError):
+        _stream_copy(np.zeros(16, np.float32), 0, np.zeros(16, np.float64), 0)
+    with pytest.raises(TypingError):
+        _stream_copy(np.zeros(16, np.int32), 0, np.zeros(16, np.int32), 0)
