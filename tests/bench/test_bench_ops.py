@@ -37,10 +37,11 @@ def test_markdown_marks_a_row_timed_alone() -> None:
     row = {"input": "u", "grid": "g", "status": "ok", "median_ms": 2.0, "min_ms": 1.5, "mpts_per_s": 1.0}
     row |= {"speedup_vs_best_peer": 1.0, "speedup_vs_best_peer_min": 1.0, "x_bandwidth_bound": 3.0}
     result = {"command": "c", "machine": "m", "interpreter": "i", "loadavg_before": [0], "loadavg_after": [0]}
-    result |= {"copy_bandwidth_gbs": 20.0, "bev_pool": []}
+    result |= {"copy_bandwidth_gbs": 20.0, "copy_bandwidth_runs_gbs": [20.0, 11.0], "bev_pool": []}
     result["voxelize"] = [dict(row, impl="spconv", where=".venv-bench"), dict(row, impl="sensorfuse numba")]
     table = ops.markdown(result)
     assert "| spconv (alone in .venv-bench) |" in table and "| sensorfuse numba |" in table
+    assert "20.0 GB/s (the higher of 20.0 and 11.0, before and after the voxelizers)" in table
 
 
 def test_torch_unique_peer_finds_the_same_voxels() -> None:
@@ -99,3 +100,13 @@ def test_gpu_part_runs_and_matches_numba_on_a_gpu() -> None:
     assert len(gpu["voxelize"]) == 3 * len(ops.GRIDS)
     assert all(r["identical_to_numba"] for r in gpu["voxelize"] if r["impl"] == "sensorfuse cuda")
     assert [r["shape"] for r in gpu["bev_pool"]] == list(ops.BEV_SHAPES)
+
+
+def test_apply_bound_is_one_pass_at_the_given_bandwidth() -> None:
+    rows = [
+        {"status": "ok", "median_ms": 4.0, "bound_bytes": 20e6},  # 20 MB at 10 GB/s = 2 ms
+        {"status": "not installed (x)", "bound_bytes": 20e6},
+    ]
+    ops.apply_bound(rows, 10.0)
+    assert rows[0]["bound_ms"] == pytest.approx(2.0) and rows[0]["x_bandwidth_bound"] == pytest.approx(2.0)
+    assert rows[1]["bound_ms"] == pytest.approx(2.0) and "x_bandwidth_bound" not in rows[1]
