@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from sensorfuse.ops._intrinsics import LINE_BYTES, prefetch, store_fence, stream_line
+from sensorfuse.ops._intrinsics import LINE_BYTES, line_aligned_empty, prefetch, store_fence, stream_line
 from sensorfuse.ops._parallel import parallel_kernel
 
 _TILE = 64  # cells per tile of the backward's transpose
@@ -165,19 +165,10 @@ def pool_forward(f: torch.Tensor, idx: torch.Tensor, n_cells: int) -> tuple[torc
     order = np.empty((b, m), np.int32)
     bad = int(_sort_by_cell(idx_np, starts, order))
     f_np = f.cpu().numpy()
-    out = _line_aligned_empty((b, c, n_cells), f_np.dtype)
+    out = line_aligned_empty((b, c, n_cells), f_np.dtype)
     if not bad:
         _forward(f_np, order, starts, out, can_stream(out))
     return torch.from_numpy(out).to(f.device), bad
-
-
-def _line_aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised array whose first element starts a 64-byte line (numpy gives 16-byte alignment; it
-    madvises huge pages for large buffers, which torch.empty does not: fewer page faults)."""
-    n, size = int(np.prod(shape)), np.dtype(dtype).itemsize
-    buf = np.empty(n + LINE_BYTES // size, dtype)
-    skip = (-buf.ctypes.data % LINE_BYTES) // size
-    return buf[skip : skip + n].reshape(shape)
 
 
 def can_stream(out: np.ndarray) -> bool:

@@ -30,6 +30,7 @@ import platform
 from typing import Any, cast
 
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -182,3 +183,12 @@ def _store_fence(typingctx: Any) -> Any:
 stream_line: Any = intrinsic(_stream_line)
 #: ``store_fence()``: make the non-temporal stores before it visible before any store after it.
 store_fence: Any = intrinsic(_store_fence)
+
+
+def line_aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array whose first element starts a 64-byte line, for ``stream_line``
+    (numpy itself aligns to 16 bytes). Large ones still get numpy's huge-page advice (fewer page faults)."""
+    n, size = int(np.prod(shape)), np.dtype(dtype).itemsize
+    buf = np.empty(n + LINE_BYTES // size, dtype)
+    skip = (-buf.ctypes.data % LINE_BYTES) // size
+    return buf[skip : skip + n].reshape(shape)

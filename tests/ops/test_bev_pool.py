@@ -9,6 +9,7 @@ import torch
 
 from sensorfuse.errors import ConfigError, DataError
 from sensorfuse.ops import _bev_numba, bev_pool
+from sensorfuse.ops._intrinsics import line_aligned_empty
 from sensorfuse.ops.bev_pool import bev_pool_reference
 
 
@@ -133,9 +134,9 @@ def test_forward_with_line_streaming_stores_bitwise_equals_reference(dtype: torc
 
 
 def test_streaming_needs_aligned_whole_line_rows() -> None:
-    aligned = _bev_numba._line_aligned_empty((2, 5, 768), np.dtype(np.float32))
+    aligned = line_aligned_empty((2, 5, 768), np.dtype(np.float32))
     assert _bev_numba.can_stream(aligned)
-    shifted = _bev_numba._line_aligned_empty((1, 1, 2 * 768 * 5 + 16), np.dtype(np.float32)).reshape(-1)
+    shifted = line_aligned_empty((1, 1, 2 * 768 * 5 + 16), np.dtype(np.float32)).reshape(-1)
     assert not _bev_numba.can_stream(shifted[4 : 4 + 2 * 5 * 768].reshape(2, 5, 768))  # 16 bytes off a line
-    assert not _bev_numba.can_stream(_bev_numba._line_aligned_empty((2, 5, 667), np.dtype(np.float32)))
+    assert not _bev_numba.can_stream(line_aligned_empty((2, 5, 667), np.dtype(np.float32)))
     assert not _bev_numba.can_stream(np.zeros((2, 5, 768), np.int32))

@@ -8,9 +8,9 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from sensorfuse.ops._bev_numba import _line_aligned_empty
 from sensorfuse.ops._intrinsics import (
     LINE_BYTES,
+    line_aligned_empty,
     load_relaxed,
     prefetch,
     prefetch_write,
@@ -85,7 +85,7 @@ def _stream_copy(dst, i, src, j):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_stream_line_writes_one_line_and_nothing_else(dtype: type) -> None:
     lanes = LINE_BYTES // np.dtype(dtype).itemsize
-    dst = _line_aligned_empty((1, 1, 4 * lanes), np.dtype(dtype)).reshape(-1)
+    dst = line_aligned_empty((1, 1, 4 * lanes), np.dtype(dtype)).reshape(-1)
     assert dst.ctypes.data % LINE_BYTES == 0
     dst[:] = -1
     src = np.arange(3 * lanes, dtype=dtype)
@@ -95,7 +95,7 @@ def test_stream_line_writes_one_line_and_nothing_else(dtype: type) -> None:
 
 
 def test_stream_line_checks_both_ranges() -> None:
-    dst = _line_aligned_empty((1, 1, 32), np.dtype(np.float32)).reshape(-1)
+    dst = line_aligned_empty((1, 1, 32), np.dtype(np.float32)).reshape(-1)
     with pytest.raises(IndexError):
         _stream_copy(dst, 16, np.zeros(20, np.float32), 5)  # source line ends at 21 > 20
     with pytest.raises(IndexError):
