@@ -64,7 +64,7 @@ def _sort_by_cell(idx, starts, order):  # type: ignore[no-untyped-def]
 def _sum_tile(fb, rows, tile_starts, acc, block):  # type: ignore[no-untyped-def]
     """Each non-empty cell j of the tile: the sum of its rows (in input order) into ``block[:, j]``."""
     c_n = fb.shape[1]
-    step = max(1, 64 // fb.itemsize)  # elements per cache line
+    step = max(1, LINE_BYTES // fb.itemsize)  # elements per cache line
     for j in range(tile_starts.shape[0] - 1):
         p0 = tile_starts[j] - tile_starts[0]
         p1 = tile_starts[j + 1] - tile_starts[0]
@@ -99,7 +99,7 @@ def _forward(f, order, starts, out, stream):  # type: ignore[no-untyped-def]
     b_n, c_n = f.shape[0], f.shape[2]
     n_cells = out.shape[2]
     n_tiles = (n_cells + _CELL_TILE - 1) // _CELL_TILE
-    lanes = 64 // f.itemsize
+    lanes = LINE_BYTES // f.itemsize  # elements per line
     for t in prange(b_n * n_tiles):
         b = t // n_tiles
         k0 = (t % n_tiles) * _CELL_TILE
