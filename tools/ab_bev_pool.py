@@ -15,9 +15,8 @@ import sys
 import time
 from functools import partial
 
-import numpy as np
 import torch
-from ab_voxelize import load  # a sibling script: tools/ is on sys.path when run as above
+from ab_voxelize import load, print_ab  # a sibling script: tools/ is on sys.path when run as above
 
 from sensorfuse.bench.ops import BEV_SHAPES, lss_geometry
 from sensorfuse.ops.bev_pool import bev_pool_reference
@@ -47,11 +46,7 @@ def main(argv: list[str]) -> int:
                 t0 = time.perf_counter()
                 fn()
                 times[key].append((time.perf_counter() - t0) * 1e3)
-        a, b = np.array(times["A"]), np.array(times["B"])
-        print(
-            f"{name:24s} A {np.median(a):6.2f} (min {a.min():6.2f})  B {np.median(b):6.2f} (min {b.min():6.2f})"
-            f"  A/B median {np.median(a) / np.median(b):.2f}  min {a.min() / b.min():.2f}"
-        )
+        print_ab(f"{name:24s}", times)
     return 0
 
 

@@ -66,13 +66,17 @@ def main(argv: list[str]) -> int:
                     t0 = time.perf_counter()
                     fn()
                     times[key].append((time.perf_counter() - t0) * 1e3)
-            a, b = np.array(times["A"]), np.array(times["B"])
-            print(
-                f"{cloud_name:8s} {grid_name:32s} A {np.median(a):6.2f} (min {a.min():6.2f})  "
-                f"B {np.median(b):6.2f} (min {b.min():6.2f})  A/B median {np.median(a) / np.median(b):.2f}"
-                f"  min {a.min() / b.min():.2f}"
-            )
+            print_ab(f"{cloud_name:8s} {grid_name:32s}", times)
     return 0
+
+
+def print_ab(label: str, times: dict[str, list[float]]) -> None:
+    """One line: medians and minima (ms) of versions A and B, and their ratios (> 1: B is faster)."""
+    a, b = np.array(times["A"]), np.array(times["B"])
+    print(
+        f"{label} A {np.median(a):6.2f} (min {a.min():6.2f})  B {np.median(b):6.2f} (min {b.min():6.2f})"
+        f"  A/B median {np.median(a) / np.median(b):.2f}  min {a.min() / b.min():.2f}"
+    )
 
 
 if __name__ == "__main__":
