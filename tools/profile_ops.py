@@ -29,6 +29,7 @@ from sensorfuse.ops import _bev_numba as bn
 from sensorfuse.ops import _voxel_numba as vn
 from sensorfuse.ops import bev_pool, voxelize
 from sensorfuse.ops._grid import VoxelGrid, make_grid
+from sensorfuse.ops._intrinsics import line_aligned_empty
 
 RANGE = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
 GRIDS = {"voxels 0.075": ((0.075, 0.075, 0.2), 10, 120_000), "pillars 0.2": ((0.2, 0.2, 8.0), 32, 40_000)}
@@ -64,9 +65,11 @@ def _head_fresh(keys: np.ndarray, n_cells: int, v_cap: int, *rest: object, state
     return cell
 
 
-def _rank_fresh(keys: np.ndarray, group: np.ndarray, *rest: object, state: np.ndarray) -> None:
-    state[:] = -1  # the zeroing thread watches state[0]
-    vn._rank_and_zero(keys, group, *rest, state)
+def _place_fresh(*args: object) -> None:
+    """``_place`` on a fresh copy (the last argument) of the buckets' first points (its ``bfirst``)."""
+    *head, bfirst, bcount, vkey, cnt, vnum = args
+    vnum[:] = bfirst  # type: ignore[index]
+    vn._place(*head, vnum, bcount, vkey, cnt)
 
 
 def _tail_again(cnt_head: np.ndarray, cnt: np.ndarray, *args: object) -> None:
@@ -120,23 +123,30 @@ def _hashed_phases(
 ) -> tuple[str, int]:
     n, c = pts.shape
     voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
-    group, rank, state = np.empty(n, np.int64), np.empty(n, np.int32), np.full(2, -1, np.int64)
-    t_group = median_ms(vn._group_hashed, keys, hist, bits, group)
-    t_rank = median_ms(partial(_rank_fresh, state=state), keys, group, rank, voxels)
-    nv, zeroed = min(int(state[0]), v_cap), int(state[1])
-    sinks = vn._SINK * -(-n // vn._CHUNK)
-    vkey, cnt, starts = (
-        np.empty(nv + sinks, keys.dtype),
-        np.empty(nv + sinks, np.int32),
-        np.empty(nv + 1, np.int32),
+    t_part = median_ms(vn._partitioned, keys, hist, bits)
+    part, starts_b = vn._partitioned(keys, hist, bits)
+    m = part.shape[0]
+    loc, bfirst, bcount, bkey = (np.empty(m, np.int32) for _ in range(4))
+    nvb = np.empty(len(starts_b) - 1, np.int64)
+    firsts = np.empty((vn._GROUPS, -(-n // 64)), np.uint64)
+    t_buckets = median_ms(vn._buckets, part, starts_b, bits, loc, bkey, bfirst, bcount, nvb, firsts)
+    word_rank = np.empty(firsts.shape[1], np.int64)
+    t_rank = median_ms(vn._rank_firsts, firsts, word_rank)
+    nv = min(int(vn._rank_firsts(firsts, word_rank)), v_cap)
+    vkey, cnt, starts = np.empty(nv, keys.dtype), np.empty(nv, np.int32), np.empty(nv + 1, np.int32)
+    vnum = bfirst.copy()  # ``_place`` overwrites its first points with voxel numbers: a fresh copy per call
+    t_place = median_ms(
+        _place_fresh, starts_b, nvb, firsts[0], word_rank, nv, bkey, bfirst, bcount, vkey, cnt, vnum
     )
-    t_firsts = median_ms(vn._firsts, keys, group, rank, nv, vkey, cnt)
-    vn._slot_starts(cnt[:nv], p_cap, starts)
+    vn._slot_starts(cnt, p_cap, starts)
     coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
     order = np.empty(int(starts[nv]), np.int32)
-    rest = (grid.dims[0], grid.dims[1], p_cap, zeroed, starts, order, voxels[:nv], coords, num, p2v)
-    t_emit = median_ms(vn._emit, pts, keys, group, rank, vkey, *rest)
-    return f"group {t_group:5.2f}  rank+zeroing {t_rank:5.2f}  firsts {t_firsts:5.2f}  emit {t_emit:5.2f}", nv
+    rest = (grid.dims[0], grid.dims[1], p_cap, starts, order, voxels[:nv], coords, num, p2v)
+    t_emit = median_ms(vn._emit, pts, part, starts_b, nvb, loc, vnum, vkey, *rest)
+    return (
+        f"partition {t_part:5.2f}  buckets {t_buckets:5.2f}  rank {t_rank:5.2f}  place {t_place:5.2f}"
+        f"  emit {t_emit:5.2f}"
+    ), nv
 
 
 def profile_voxelize(name: str, pts: np.ndarray) -> None:
@@ -167,8 +177,8 @@ def profile_bev_pool() -> None:
         cells = 200 * 200
         starts, order = np.empty((1, cells + 1), np.int64), np.empty((1, idx.shape[1]), np.int32)
         t_sort = median_ms(bn._sort_by_cell, idx, starts, order)
-        out = np.empty((1, c, cells), np.float32)
-        t_fwd = median_ms(bn._forward, f, order, starts, out)
+        out = line_aligned_empty((1, c, cells), np.float32)
+        t_fwd = median_ms(bn._forward, f, order, starts, out, bn.can_stream(out))
         feats = torch.from_numpy(f).reshape(1, n_cam, d, h, w, c)
         cell_index = torch.from_numpy(idx).reshape(1, n_cam, d, h, w)
         t_all = median_ms(bev_pool, feats, cell_index, (200, 200))

@@ -1,5 +1,5 @@
-"""LLVM intrinsics for the Numba CPU kernels: software prefetches, non-temporal line stores and relaxed atomic
-loads and stores.
+"""LLVM intrinsics for the Numba CPU kernels: software prefetches, non-temporal line stores, a population count
+and relaxed atomic loads and stores.
 
 ``prefetch(a, idx)`` / ``prefetch_write(a, idx)``:
 
@@ -17,6 +17,9 @@ written once and not read again soon: the line goes to memory without first bein
 destination must be 64-byte aligned (an unaligned vector store of this kind faults on x86): callers allocate
 for it and check. ``store_fence()`` (``sfence`` on x86, a fence elsewhere) orders those stores before the
 kernel returns.
+
+``popcount(x)``: the number of set bits of an integer (LLVM's ``llvm.ctpop``: one ``popcnt`` on x86), for rank
+queries on bitmaps.
 
 ``load_relaxed(a, i)`` / ``store_relaxed(a, i, v)``: an element of a 1-D integer array read or written as a
 relaxed ("monotonic") atomic. One thread of a two-task parallel loop uses them to watch for the other's end
@@ -183,6 +186,21 @@ def _store_fence(typingctx: Any) -> Any:
 stream_line: Any = intrinsic(_stream_line)
 #: ``store_fence()``: make the non-temporal stores before it visible before any store after it.
 store_fence: Any = intrinsic(_store_fence)
+
+
+def _popcount(typingctx: Any, x: Any) -> Any:
+    if not isinstance(x, types.Integer):
+        return None
+    sig = x(x)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+#: ``popcount(x)``: set bits of the integer ``x``, in ``x``'s type.
+popcount: Any = intrinsic(_popcount)
 
 
 def line_aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:

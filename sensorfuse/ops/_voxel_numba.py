@@ -21,17 +21,22 @@ Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a
 
 Larger grids group points in buckets small enough for L2:
 
-1. ``_partition`` (parallel over chunks) — stable counting-sort of (key, point index) by bucket.
-2. ``_buckets``   (parallel over buckets) — each bucket's open-addressing hash table lives in L2. Reading the
-   bucket in input order gives each point the input index of its voxel's first point and its slot; each first
-   point gets its voxel's point count.
-3. ``_rank``      (serial, one sequential pass) — voxels numbered by first point = first-seen order.
-4. ``_firsts``    (parallel) — each kept voxel's key and count from its first point; ``_slot_starts`` as above.
-5. ``_emit``      (parallel) — point → voxel map and the slot-ordered list, then ``_write_rows``.
+1. ``_partition``  (parallel over chunks) — stable counting-sort of (key, point index) by bucket.
+2. ``_buckets``    (parallel over fixed groups of buckets) — each bucket's open-addressing hash table lives in
+   L2. Reading the bucket in input order numbers its voxels in first-seen order; each point's voxel in the
+   bucket and each voxel's key, first point and count are written in the bucket's own rows (sequential
+   stores), and each voxel's first point is set in its group's bitmap of first points.
+3. ``_rank_firsts`` (serial, over ceil(n / 64) words) — the bitmaps merged, set bits counted per word: the
+   voxel of first point f is the number of first points before f (first-seen order).
+4. ``_place``      (parallel over buckets) — each bucket's voxels numbered by that rank; each kept voxel's key
+   and count; ``_slot_starts`` as above.
+5. ``_emit``       (parallel) — point → voxel map and the slot-ordered list from the buckets' rows, then
+   ``_write_rows``.
 
-While a serial pass (``_head``, ``_rank``) runs, a second thread zeroes the voxel output until it ends; the
-row writer zeroes the rest. Every step writes each output element from exactly one thread in a fixed order
-(the zeroing writes zeros, wherever it stops), so results are bitwise independent of the number of threads.
+While the dense path's serial ``_head`` runs, a second thread zeroes the voxel output until it ends; the row
+writer zeroes the rest. Every step writes each output element from exactly one thread in a fixed order (the
+zeroing writes zeros, wherever it stops; bitmaps are merged with an OR), so results are bitwise independent
+of the number of threads.
 
 Hot loops index slices from 0 or use unsigned indices: an index like ``start + j`` may be negative as far as
 Numba knows, and the wrap-around test it then emits kept LLVM from vectorising the key pass's loops (the
@@ -48,7 +53,7 @@ from numba import njit, prange
 
 from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._grid import VoxelGrid
-from sensorfuse.ops._intrinsics import load_relaxed, prefetch, prefetch_write, store_relaxed
+from sensorfuse.ops._intrinsics import load_relaxed, popcount, prefetch, prefetch_write, store_relaxed
 from sensorfuse.ops._parallel import parallel_kernel
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -70,7 +75,7 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
     return np.int64(_hash(key) >> np.uint64(64 - bucket_bits)) if bucket_bits > 0 else 0
 
 
-_SINK = 16  # entries between two chunks' sink entries in ``_firsts``: one 64-byte line each
+_GROUPS = 8  # groups of buckets in ``_buckets``, each with its own bitmap of first points (fixed)
 _AHEAD = 16  # points between a scattered store's prefetch and the store
 _GATHER_AHEAD = 32  # entries of the slot-ordered point list between a point's prefetch and its copy
 _ZERO_CHUNK = 256  # output rows zeroed between two looks at whether the serial pass beside is done
@@ -193,57 +198,102 @@ def _partition(keys, bucket_bits, offsets, part):  # type: ignore[no-untyped-def
                 pos[b] = at + np.uint64(1)
 
 
+@parallel_kernel
+def _buckets(part, starts, bucket_bits, loc, bkey, bfirst, bcount, nvb, firsts):  # type: ignore[no-untyped-def]
+    """Each bucket grouped with its own open-addressing table (at most half full, ~48 KB: L2-resident).
+
+    ``part`` (m, 2): (key, point index) rows in bucket order, bucket b in ``starts[b]:starts[b + 1]``. Reading a
+    bucket in order (= input order) numbers its voxels ``u`` in first-seen order. Everything is written in the
+    bucket's own rows, sequentially: ``loc`` (m,) each point's ``u``; ``bkey``/``bfirst``/``bcount`` (m,) at
+    ``starts[b] + u`` each voxel's key, first point and point count; ``nvb[b]`` its voxel count. The one
+    scattered write is a bit per voxel: its first point's bit in ``firsts[g]`` ((G, ceil(n / 64)) uint64, one
+    bitmap per group of buckets, 37.5 KB for 300k points, so no two threads share a word; ``_rank_firsts``
+    merges them). Groups are fixed, not per thread: the result is the same for any thread count.
+    """
+    n_b = starts.shape[0] - 1
+    n_groups = firsts.shape[0]
+    per = -(-n_b // n_groups)
+    one = np.uint64(1)
+    for g in prange(n_groups):
+        bm = firsts[g]
+        bm[:] = 0
+        for b in range(g * per, min(n_b, (g + 1) * per)):
+            lo, m = starts[b], starts[b + 1] - starts[b]
+            # the table sized by the bucket's own count (at most half full): the slots to clear follow the points
+            table_bits = 4
+            while (1 << table_bits) < 2 * m:
+                table_bits += 1
+            umask = np.uint64((1 << table_bits) - 1)
+            shift = np.uint64(64 - bucket_bits - table_bits)
+            t_keys = np.full(1 << table_bits, -1, part.dtype)
+            t_voxel = np.empty(1 << table_bits, np.int32)
+            # the bucket's slices, unsigned table slots: no wrap-around tests in the loop (see ``_block_keys``)
+            b_keys, b_idx, b_loc = part[lo : lo + m, 0], part[lo : lo + m, 1], loc[lo : lo + m]
+            b_key, b_first, b_count = bkey[lo : lo + m], bfirst[lo : lo + m], bcount[lo : lo + m]
+            nv = 0
+            for j in range(m):
+                k = b_keys[j]
+                h = (_hash(k) >> shift) & umask
+                while t_keys[h] != k and t_keys[h] != -1:
+                    h = (h + one) & umask
+                if t_keys[h] == -1:
+                    t_keys[h] = k
+                    t_voxel[h] = nv
+                    i = np.uint64(b_idx[j])
+                    b_key[nv] = k
+                    b_first[nv] = i
+                    b_count[nv] = 1
+                    bm[i >> np.uint64(6)] |= one << (i & np.uint64(63))
+                    b_loc[j] = nv
+                    nv += 1
+                else:
+                    u = np.uint32(t_voxel[h])
+                    b_count[u] += 1
+                    b_loc[j] = u
+            nvb[b] = nv
+
+
+@njit(cache=True)
+def _rank_firsts(firsts, word_rank):  # type: ignore[no-untyped-def]
+    """Merge the groups' bitmaps into ``firsts[0]`` and set ``word_rank[w]`` = first points before word w.
+
+    The rank of a first point f, i.e. its voxel's number in first-seen order, is then ``word_rank[f >> 6]`` plus
+    the set bits of ``firsts[0, f >> 6]`` below bit ``f & 63`` (``_first_rank``). Returns the number of voxels.
+    Serial: ceil(n / 64) words (4,700 for 300k points)."""
+    run = 0
+    for w in range(firsts.shape[1]):
+        x = np.uint64(0)
+        for g in range(firsts.shape[0]):
+            x |= firsts[g, w]
+        firsts[0, w] = x
+        word_rank[w] = run
+        run += popcount(x)
+    return run
+
+
 @njit(inline="always")
-def _pack(first, low):  # type: ignore[no-untyped-def]
-    """One int64 per kept point: its voxel's first point index (high 32 bits) and, in the low 32 bits, its
-    slot in the voxel — or, for the first point itself (slot 0), the voxel's total point count."""
-    return (np.int64(first) << 32) | np.int64(low)
+def _first_rank(bits, word_rank, f):  # type: ignore[no-untyped-def]
+    """Number of first points before point ``f`` (a uint64), from ``_rank_firsts``' merged bitmap ``bits``."""
+    w = f >> np.uint64(6)
+    below = (np.uint64(1) << (f & np.uint64(63))) - np.uint64(1)
+    return word_rank[w] + popcount(bits[w] & below)
 
 
 @parallel_kernel
-def _buckets(part, starts, bucket_bits, group):  # type: ignore[no-untyped-def]
+def _place(starts, nvb, bits, word_rank, n_vox, bkey, bfirst, bcount, vkey, cnt):  # type: ignore[no-untyped-def]
+    """Each bucket's voxels numbered globally by their first point's rank; voxel v < ``n_vox`` (the kept ones)
+    gets ``vkey[v]`` and ``cnt[v]``. ``bfirst`` is overwritten with each voxel's number, -1 if not kept."""
     for b in prange(starts.shape[0] - 1):
-        # each bucket's table sized by its own count (at most half full): the slots to clear follow the points
-        table_bits = 4
-        while (1 << table_bits) < 2 * (starts[b + 1] - starts[b]):
-            table_bits += 1
-        mask = (1 << table_bits) - 1
-        shift = np.uint64(64 - bucket_bits - table_bits)
-        t_keys = np.full(1 << table_bits, -1, part.dtype)
-        t_voxel = np.empty(1 << table_bits, np.int32)
-        v_first = np.empty(starts[b + 1] - starts[b], np.int64)
-        v_count = np.empty(starts[b + 1] - starts[b], np.int64)
-        nv = 0
-        # the bucket's slices, unsigned table slots and point indices: no wrap-around tests in the loop
-        b_keys, b_idx = (
-            part[starts[b] : starts[b + 1], 0],
-            part[starts[b] : starts[b + 1], 1],
-        )
-        umask = np.uint64(mask)
-        m = b_keys.shape[0]
-        for j in range(m):
-            if j + _AHEAD < m:  # group[i] is a scattered store: ask for its line early
-                prefetch_write(group, np.uint64(b_idx[j + _AHEAD]))
-            k = b_keys[j]
-            h = (_hash(k) >> shift) & umask
-            while t_keys[h] != k and t_keys[h] != -1:
-                h = (h + np.uint64(1)) & umask
-            i = np.uint64(b_idx[j])
-            if t_keys[h] == -1:
-                t_keys[h] = k
-                t_voxel[h] = nv
-                v_first[nv] = i
-                v_count[nv] = 1
-                nv += 1
+        lo = starts[b]
+        b_key, b_first, b_count = bkey[lo:], bfirst[lo:], bcount[lo:]
+        for u in range(nvb[b]):
+            r = _first_rank(bits, word_rank, np.uint64(b_first[u]))
+            if r < n_vox:
+                vkey[r] = b_key[u]
+                cnt[r] = b_count[u]
+                b_first[u] = r
             else:
-                u = np.uint32(t_voxel[h])
-                group[i] = _pack(v_first[u], v_count[u])
-                v_count[u] += 1
-        firsts = v_first[:nv].view(np.uint64)
-        for v in range(nv):
-            if v + _AHEAD < nv:
-                prefetch_write(group, firsts[v + _AHEAD])
-            group[firsts[v]] = _pack(firsts[v], v_count[v])
+                b_first[u] = -1
 
 
 @njit(inline="always")
@@ -453,75 +503,50 @@ def _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, 
         num_points[v] = starts[v + 1] - starts[v]
 
 
-@njit(cache=True)
-def _rank(keys, group, rank):  # type: ignore[no-untyped-def]
-    """rank[i] = number of voxels first seen before point i (meaningful where i is a first point), branch-free:
-    a branch on "first point?" is taken at random on clustered clouds (135k of 312k points on the real one) and
-    its mispredictions cost 3x the loop (0.85 vs 0.26 ms). ``group`` of dropped points is never written: read,
-    but masked by the key test. Nothing else is stored here: each store at index ``nv`` (a voxel's key, its
-    count) added 0.1 ms to this serial pass; ``_firsts`` does that in parallel."""
-    nv = 0
-    for i in range(keys.shape[0]):
-        rank[i] = nv
-        nv += (keys[i] >= 0) & ((group[i] >> 32) == i)
-    return nv
-
-
 @parallel_kernel
-def _rank_and_zero(keys, group, rank, voxels, state):  # type: ignore[no-untyped-def]
-    """``_rank`` on one thread while another zeroes leading rows of ``voxels`` until the rank is done.
-    ``state`` in: (-1, -1); out: (voxels counted, rows zeroed)."""
-    for t in prange(2):
-        if t == 0:
-            store_relaxed(state, 0, _rank(keys, group, rank))
-        else:
-            state[1] = _zero_while_running(voxels, state, 0)
-
-
-@parallel_kernel
-def _firsts(keys, group, rank, n_vox, vkey, cnt):  # type: ignore[no-untyped-def]
-    """Key and point count of each kept voxel (``vkey[:n_vox]``, ``cnt[:n_vox]``), from its first point.
-
-    Branch-free (first points are 43% of the real cloud, at random): every point stores, the others to a sink
-    entry of their chunk, ``n_vox + _SINK * t`` — a line of its own, so that the two threads do not pass one
-    line back and forth (a shared sink took 3.3 instead of 0.4 ms)."""
-    n = keys.shape[0]
-    for t in prange(-(-n // _CHUNK)):
-        sink = n_vox + _SINK * t
-        chunk_keys, chunk_group, chunk_rank = (
-            keys[t * _CHUNK : (t + 1) * _CHUNK],
-            group[t * _CHUNK :],
-            rank[t * _CHUNK :],
-        )
-        for j in range(chunk_keys.shape[0]):
-            g = chunk_group[j]
-            r = chunk_rank[j]
-            v = r if (chunk_keys[j] >= 0) & ((g >> 32) == t * _CHUNK + j) & (r < n_vox) else sink
-            vkey[v] = chunk_keys[j]
-            cnt[v] = g & 0xFFFFFFFF
-
-
-@parallel_kernel
-def _emit(
-    points, keys, group, rank, vkey, nx, ny, p_cap, zero_from, starts, order, voxels, coords, num_points, p2v
-):  # type: ignore[no-untyped-def]
-    """Point → voxel map and the slot-ordered point list ``order``, then the voxels row by row."""
+def _emit(  # type: ignore[no-untyped-def]
+    points,
+    part,
+    starts_b,
+    nvb,
+    loc,
+    vnum,
+    vkey,
+    nx,
+    ny,
+    p_cap,
+    starts,
+    order,
+    voxels,
+    coords,
+    num_points,
+    p2v,
+):
+    """Point → voxel map and the slot-ordered point list ``order`` from the buckets' rows, then the voxels row by
+    row (``_write_rows``). ``p2v`` is first set to -1 sequentially (out-of-range points are in no bucket), then
+    each bucket's points store their voxel there: a scattered store, its line asked for ``_AHEAD`` points early.
+    A point's slot is its rank among its voxel's points in the bucket (= input order)."""
     n = points.shape[0]
-    n_vox = coords.shape[0]
     copy = voxels.shape[1] > 0
-    for i in prange(n):
-        v = -1
-        if keys[i] >= 0:
-            g = group[i]
-            first = g >> 32
-            s = 0 if first == i else g & 0xFFFFFFFF
-            r = rank[first]
-            if r < n_vox and s < p_cap:
-                v = r
+    for t in prange(-(-n // _CHUNK)):
+        p2v[t * _CHUNK : (t + 1) * _CHUNK] = -1
+    for b in prange(starts_b.shape[0] - 1):
+        lo, m = starts_b[b], starts_b[b + 1] - starts_b[b]
+        b_idx, b_loc, b_vnum = part[lo : lo + m, 1], loc[lo : lo + m], vnum[lo:]
+        seen = np.zeros(nvb[b], np.int32)
+        for j in range(m):
+            if j + _AHEAD < m:
+                prefetch_write(p2v, np.uint64(b_idx[j + _AHEAD]))
+            u = np.uint32(b_loc[j])
+            s = seen[u]
+            seen[u] = s + 1
+            v = b_vnum[u]
+            if v >= 0 and s < p_cap:
+                i = np.uint64(b_idx[j])
+                p2v[i] = v
                 if copy:
-                    order[starts[v] + s] = i
-        p2v[i] = v
-    _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, num_points)
+                    order[np.uint64(starts[v] + s)] = i
+    _write_rows(points, starts, order, vkey, nx, ny, 0, voxels, coords, num_points)
 
 
 def voxelize_numba(
@@ -544,25 +569,27 @@ def voxelize_numba(
     if dense:
         n_vox, coords, num_points = _voxelize_dense(points, keys, grid, max_points, max_voxels, voxels, p2v)
         return _trimmed(voxels, n_vox), coords, num_points, p2v, int(nonfinite)
-    # large grids: bucketed grouping (parallel), serial rank beside the zeroing, parallel emit
-    group = np.empty(n, np.int64)
-    rank = np.empty(n, np.int32)
-    _group_hashed(keys, hist, bucket_bits, group)
-    state = np.full(2, -1, np.int64)
-    _rank_and_zero(keys, group, rank, voxels, state)
-    n_vox, zeroed = min(int(state[0]), max_voxels), int(state[1])
-    sinks = _SINK * -(-n // _CHUNK)  # the sink entries of ``_firsts``
-    vkey = np.empty(n_vox + sinks, keys.dtype)
-    cnt = np.empty(n_vox + sinks, np.int32)
-    _firsts(keys, group, rank, n_vox, vkey, cnt)
+    # large grids: bucketed grouping, voxels numbered through a bitmap of first points, emit (all parallel)
+    part, starts_b = _partitioned(keys, hist, bucket_bits)
+    m = part.shape[0]
+    loc, bfirst, bcount = np.empty(m, np.int32), np.empty(m, np.int32), np.empty(m, np.int32)
+    bkey = np.empty(m, keys.dtype)
+    nvb = np.empty(len(starts_b) - 1, np.int64)
+    firsts = np.empty((_GROUPS, -(-n // 64)), np.uint64)
+    _buckets(part, starts_b, bucket_bits, loc, bkey, bfirst, bcount, nvb, firsts)
+    word_rank = np.empty(firsts.shape[1], np.int64)
+    n_vox = min(int(_rank_firsts(firsts, word_rank)), max_voxels)
+    vkey = np.empty(n_vox, keys.dtype)
+    cnt = np.empty(n_vox, np.int32)
+    _place(starts_b, nvb, firsts[0], word_rank, n_vox, bkey, bfirst, bcount, vkey, cnt)
     starts = np.empty(n_vox + 1, np.int32)
-    _slot_starts(cnt[:n_vox], max_points, starts)
+    _slot_starts(cnt, max_points, starts)
     coords = np.empty((n_vox, 3), np.int32)
     num_points = np.empty(n_vox, np.int32)
     order = np.empty(int(starts[n_vox]) if hard else 0, np.int32)
     nx, ny = grid.dims[0], grid.dims[1]
-    out = (zeroed, starts, order, voxels[:n_vox], coords, num_points, p2v)
-    _emit(points, keys, group, rank, vkey, nx, ny, max_points, *out)
+    out = (starts, order, voxels[:n_vox], coords, num_points, p2v)
+    _emit(points, part, starts_b, nvb, loc, bfirst, vkey, nx, ny, max_points, *out)
     return _trimmed(voxels, n_vox), coords, num_points, p2v, int(nonfinite)
 
 
@@ -609,8 +636,8 @@ def _voxelize_dense(
     return n_vox, coords, num_points
 
 
-def _group_hashed(keys: np.ndarray, hist: np.ndarray, bucket_bits: int, group: np.ndarray) -> None:
-    """Partition points by hash bucket (stable), then group each bucket with its own small hash table."""
+def _partitioned(keys: np.ndarray, hist: np.ndarray, bucket_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kept points' (key, point index) rows sorted by hash bucket (stable), and each bucket's first row."""
     flat = hist.T.ravel()  # chunk t of bucket b starts after all earlier buckets and earlier chunks of b
     offsets = (np.cumsum(flat) - flat).reshape(hist.T.shape).T.copy()
     per_bucket = hist.sum(axis=0)
@@ -619,7 +646,7 @@ def _group_hashed(keys: np.ndarray, hist: np.ndarray, bucket_bits: int, group: n
     # bucket in the partition instead of two
     part = np.empty((int(starts[-1]), 2), keys.dtype)
     _partition(keys, bucket_bits, offsets, part)
-    _buckets(part, starts, bucket_bits, group)
+    return part, starts
 
 
 def set_threads(n: int) -> None:

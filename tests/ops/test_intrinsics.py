@@ -1,5 +1,5 @@
 """The LLVM intrinsics: prefetches change no result and refuse indices of the wrong rank; relaxed atomics
-read and write the element they name."""
+read and write the element they name; popcount counts set bits."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sensorfuse.ops._intrinsics import (
     LINE_BYTES,
     line_aligned_empty,
     load_relaxed,
+    popcount,
     prefetch,
     prefetch_write,
     store_fence,
@@ -107,3 +108,22 @@ def test_stream_line_refuses_mixed_or_integer_arrays() -> None:
         _stream_copy(np.zeros(16, np.float32), 0, np.zeros(16, np.float64), 0)
     with pytest.raises(TypingError):
         _stream_copy(np.zeros(16, np.int32), 0, np.zeros(16, np.int32), 0)
+
+
+@njit
+def _popcounts(words):  # type: ignore[no-untyped-def]
+    out = np.empty(words.shape[0], np.int64)
+    for i in range(words.shape[0]):
+        out[i] = popcount(words[i])
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.uint32, np.int32])
+def test_popcount_counts_set_bits(dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    bits = np.iinfo(dtype).bits
+    words = rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, 200, dtype=dtype, endpoint=True)
+    words[:3] = np.array([0, -1 if np.iinfo(dtype).min < 0 else np.iinfo(dtype).max, 1], dtype=dtype)
+    expected = [bin(int(w) & ((1 << bits) - 1)).count("1") for w in words]
+    assert _popcounts(words).tolist() == expected
+    assert expected[:3] == [0, bits, 1]
