@@ -501,6 +501,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _shown(path: Path) -> str:
+    """``path`` as the user would type it from the repository root (the rerun in .venv-bench gets it absolute)."""
+    return str(path.relative_to(REPO)) if path.is_absolute() and path.is_relative_to(REPO) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "ops.json")
@@ -527,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
 
     result: dict[str, Any] = {
-        "command": "python -m sensorfuse.bench.ops --out " + str(args.out),
+        "command": "python -m sensorfuse.bench.ops --out " + _shown(args.out),
         "interpreter": f"{Path(sys.prefix).name} (python {platform.python_version()})",
         "machine": f"{_cpu_name()}, {os.cpu_count()} cores, numba threads "
         f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}, python {platform.python_version()}",

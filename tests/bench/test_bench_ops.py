@@ -110,3 +110,9 @@ def test_apply_bound_is_one_pass_at_the_given_bandwidth() -> None:
     ops.apply_bound(rows, 10.0)
     assert rows[0]["bound_ms"] == pytest.approx(2.0) and rows[0]["x_bandwidth_bound"] == pytest.approx(2.0)
     assert rows[1]["bound_ms"] == pytest.approx(2.0) and "x_bandwidth_bound" not in rows[1]
+
+
+def test_command_shows_paths_inside_the_repository_relative() -> None:
+    assert ops._shown(ops.REPO / "docs" / "bench" / "ops.json") == "docs/bench/ops.json"
+    assert ops._shown(Path("/tmp/y.json")) == "/tmp/y.json"
+    assert ops._shown(Path("out/y.json")) == "out/y.json"
