@@ -142,7 +142,7 @@ def _hashed_phases(
     coords, num = np.empty((nv, 3), np.int32), np.empty(nv, np.int32)
     order = np.empty(int(starts[nv]), np.int32)
     rest = (grid.dims[0], grid.dims[1], p_cap, starts, order, voxels[:nv], coords, num, p2v)
-    t_emit = median_ms(vn._emit, pts, part, starts_b, nvb, loc, vnum, vkey, *rest)
+    t_emit = median_ms(vn._emit, pts, part, starts_b, loc, vnum, vkey, *rest)
     return (
         f"partition {t_part:5.2f}  buckets {t_buckets:5.2f}  rank {t_rank:5.2f}  place {t_place:5.2f}"
         f"  emit {t_emit:5.2f}"

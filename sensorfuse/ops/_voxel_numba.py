@@ -504,24 +504,9 @@ def _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, 
 
 
 @parallel_kernel
-def _emit(  # type: ignore[no-untyped-def]
-    points,
-    part,
-    starts_b,
-    nvb,
-    loc,
-    vnum,
-    vkey,
-    nx,
-    ny,
-    p_cap,
-    starts,
-    order,
-    voxels,
-    coords,
-    num_points,
-    p2v,
-):
+def _emit(
+    points, part, starts_b, loc, vnum, vkey, nx, ny, p_cap, starts, order, voxels, coords, num_points, p2v
+):  # type: ignore[no-untyped-def]
     """Point → voxel map and the slot-ordered point list ``order`` from the buckets' rows, then the voxels row by
     row (``_write_rows``). ``p2v`` is first set to -1 sequentially (out-of-range points are in no bucket), then
     each bucket's points store their voxel there: a scattered store, its line asked for ``_AHEAD`` points early.
@@ -533,7 +518,7 @@ def _emit(  # type: ignore[no-untyped-def]
     for b in prange(starts_b.shape[0] - 1):
         lo, m = starts_b[b], starts_b[b + 1] - starts_b[b]
         b_idx, b_loc, b_vnum = part[lo : lo + m, 1], loc[lo : lo + m], vnum[lo:]
-        seen = np.zeros(nvb[b], np.int32)
+        seen = np.zeros(m, np.int32)  # per voxel of the bucket: at most its point count
         for j in range(m):
             if j + _AHEAD < m:
                 prefetch_write(p2v, np.uint64(b_idx[j + _AHEAD]))
@@ -589,7 +574,7 @@ def voxelize_numba(
     order = np.empty(int(starts[n_vox]) if hard else 0, np.int32)
     nx, ny = grid.dims[0], grid.dims[1]
     out = (starts, order, voxels[:n_vox], coords, num_points, p2v)
-    _emit(points, part, starts_b, nvb, loc, bfirst, vkey, nx, ny, max_points, *out)
+    _emit(points, part, starts_b, loc, bfirst, vkey, nx, ny, max_points, *out)
     return _trimmed(voxels, n_vox), coords, num_points, p2v, int(nonfinite)
 
 
