@@ -5,9 +5,9 @@
 ``--cold`` evicts the caches (a 128 MB write) before every timed call: the state the benchmark's interleaved
 rounds leave each implementation in, where the back-to-back default keeps inputs and tables cache resident.
 
-voxelize: key computation, then the dense path's serial head (the output zeroed beside it until it ends),
-parallel tail and fill (point list + row writer), or the hashed path's bucketed grouping, rank (zeroing beside
-it), the voxels' keys and counts from their first points (firsts) and emit; bev_pool: the counting
+voxelize: on the dense path the key pass and the serial head side by side, the parallel tail and the fill
+(point list + row writer); on the hashed path the key pass, the bucket partition, the buckets' grouping, the
+rank of the first-point bitmap, the voxels' numbers, keys and counts (place) and emit; bev_pool: the counting
 sort, the tiled forward kernel and the whole op (forward, no autograd graph). Medians of repeated calls in one
 process (back to back unless ``--cold``); run on a quiet machine.
 """
@@ -57,11 +57,16 @@ def _keys(*args: object) -> None:
     vn._keys(*args)
 
 
-def _head_fresh(keys: np.ndarray, n_cells: int, v_cap: int, *rest: object, state: np.ndarray) -> np.ndarray:
-    """``_head_and_zero`` with a fresh cell table and state, as ``voxelize`` calls it; returns the table."""
-    cell = np.zeros(n_cells, np.uint16 if v_cap < 2**16 else np.int32)
-    state[:] = -1  # the zeroing thread watches state[1]
-    vn._head_and_zero(keys, cell, v_cap, *rest, state)
+def _keys_and_head_fresh(
+    pts: np.ndarray, grid: VoxelGrid, keys: np.ndarray, v_cap: int, *rest: object, state: np.ndarray
+) -> np.ndarray:
+    """``_keys_and_head`` with a fresh cell table, flags and state, as ``voxelize`` calls it; returns the table."""
+    cell = np.zeros(grid.num_cells, np.uint16 if v_cap < 2**16 else np.int32)
+    n_chunks = max(1, -(-pts.shape[0] // vn._CHUNK))
+    counts, ready = np.zeros((n_chunks, 2), np.int64), np.zeros(n_chunks, np.int64)
+    state[:] = (-1, -1, 1, n_chunks)
+    lo, size, dims = grid.lo_array(), grid.size_array(), grid.dims_array()
+    vn._keys_and_head(pts, lo, size, dims, keys, counts, ready, cell, v_cap, *rest, state)
     return cell
 
 
@@ -84,11 +89,11 @@ def _dense_phases(
     n, c = pts.shape
     voxels, p2v = np.empty((v_cap, p_cap, c), pts.dtype), np.empty(n, np.int64)
     vid, pos = np.empty(n, np.int32), np.empty(n, np.int32)
-    cnt, vkey, state = np.empty(v_cap, np.int32), np.empty(v_cap, np.int32), np.full(3, -1, np.int64)
-    head = partial(_head_fresh, keys, grid.num_cells, v_cap, p_cap, vid, pos, cnt, vkey, voxels, state=state)
+    cnt, vkey, state = np.empty(v_cap, np.int32), np.empty(v_cap, np.int32), np.full(4, -1, np.int64)
+    head = partial(_keys_and_head_fresh, pts, grid, keys, v_cap, p_cap, vid, pos, cnt, vkey, state=state)
     t_head = median_ms(head)
     cell = head()
-    nv, stop, zeroed = (int(x) for x in state)
+    nv, stop = int(state[0]), int(state[1])
     n_seg = max(1, min(numba.get_num_threads(), n - stop))
     seg_len = max(1, -(-(n - stop) // n_seg))
     base = np.empty((n_seg, nv), np.int32)
@@ -106,7 +111,6 @@ def _dense_phases(
         grid.dims[0],
         grid.dims[1],
         p_cap,
-        zeroed,
         starts,
         order,
         voxels[:nv],
@@ -115,7 +119,7 @@ def _dense_phases(
         p2v,
     )
     t_fill = median_ms(vn._fill, pts, stop, seg_len, base, *rest)
-    return f"head+zeroing {t_head:5.2f}  tail {t_tail:5.2f}  fill {t_fill:5.2f}", nv
+    return f"keys+head {t_head:5.2f}  tail {t_tail:5.2f}  fill {t_fill:5.2f}", nv
 
 
 def _hashed_phases(
@@ -158,16 +162,14 @@ def profile_voxelize(name: str, pts: np.ndarray) -> None:
         keys = np.empty(n, np.int32)
         hist = np.zeros((max(1, -(-n // vn._CHUNK)), 1 << bits), np.int64)
         lo, sz, dims = grid.lo_array(), grid.size_array(), grid.dims_array()
-        t_keys = median_ms(_keys, pts, lo, sz, dims, bits, not dense, keys, hist)
-        if dense:
+        if dense:  # the key pass runs beside the head
             phases, nv = _dense_phases(pts, keys, grid, p_cap, v_cap)
         else:
-            phases, nv = _hashed_phases(pts, keys, hist, bits, grid, p_cap, v_cap)
+            t_keys = median_ms(_keys, pts, lo, sz, dims, bits, True, keys, hist)
+            hashed, nv = _hashed_phases(pts, keys, hist, bits, grid, p_cap, v_cap)
+            phases = f"keys {t_keys:5.2f}  {hashed}"
         t_all = median_ms(voxelize, pts, size, RANGE, p_cap, v_cap)
-        print(
-            f"voxelize {name:8s} {gname:13s} keys {t_keys:5.2f}  {phases}"
-            f"  | whole call {t_all:5.2f} ms ({nv} voxels)"
-        )
+        print(f"voxelize {name:8s} {gname:13s} {phases}  | whole call {t_all:5.2f} ms ({nv} voxels)")
 
 
 def profile_bev_pool() -> None:

@@ -98,36 +98,47 @@ def _is_int_vector(arr: Any, i: Any) -> bool:
     )
 
 
-def _load_relaxed(typingctx: Any, arr: Any, i: Any) -> Any:
-    if not _is_int_vector(arr, i):
-        return None
-    sig = arr.dtype(arr, i)
+def _atomic_load(ordering: str) -> Any:
+    def impl(typingctx: Any, arr: Any, i: Any) -> Any:
+        if not _is_int_vector(arr, i):
+            return None
+        sig = arr.dtype(arr, i)
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1], signature.args[1])
-        return builder.load_atomic(ptr, "monotonic", arr.dtype.bitwidth // 8)
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+            return builder.load_atomic(ptr, ordering, arr.dtype.bitwidth // 8)
 
-    return sig, codegen
+        return sig, codegen
+
+    return impl
 
 
-def _store_relaxed(typingctx: Any, arr: Any, i: Any, v: Any) -> Any:
-    if not (_is_int_vector(arr, i) and isinstance(v, types.Integer)):
-        return None
-    sig = types.void(arr, i, v)
+def _atomic_store(ordering: str) -> Any:
+    def impl(typingctx: Any, arr: Any, i: Any, v: Any) -> Any:
+        if not (_is_int_vector(arr, i) and isinstance(v, types.Integer)):
+            return None
+        sig = types.void(arr, i, v)
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1], signature.args[1])
-        val = context.cast(builder, args[2], signature.args[2], arr.dtype)
-        builder.store_atomic(val, ptr, "monotonic", arr.dtype.bitwidth // 8)
-        return context.get_dummy_value()
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+            val = context.cast(builder, args[2], signature.args[2], arr.dtype)
+            builder.store_atomic(val, ptr, ordering, arr.dtype.bitwidth // 8)
+            return context.get_dummy_value()
 
-    return sig, codegen
+        return sig, codegen
+
+    return impl
 
 
 #: ``load_relaxed(arr, i)``: ``arr[i]`` (1-D integer array) as a relaxed atomic load, re-read every time.
-load_relaxed: Any = intrinsic(_load_relaxed)
+load_relaxed: Any = intrinsic(_atomic_load("monotonic"))
 #: ``store_relaxed(arr, i, v)``: ``arr[i] = v`` (1-D integer array) as a relaxed atomic store.
-store_relaxed: Any = intrinsic(_store_relaxed)
+store_relaxed: Any = intrinsic(_atomic_store("monotonic"))
+#: ``load_acquire(arr, i)``: ``arr[i]`` as an acquire load: what the thread that stored it with
+#: ``store_release`` wrote before that store is visible after this load.
+load_acquire: Any = intrinsic(_atomic_load("acquire"))
+#: ``store_release(arr, i, v)``: ``arr[i] = v`` as a release store (see ``load_acquire``).
+store_release: Any = intrinsic(_atomic_store("release"))
 
 
 def _stream_line(typingctx: Any, dst: Any, i: Any, src: Any, j: Any) -> Any:

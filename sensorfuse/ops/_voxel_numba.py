@@ -1,17 +1,16 @@
 """Numba CPU voxelize: cache-friendly, parallel, and identical to the reference whatever the thread count.
 
 No dense lookup grid of a large grid (a 1440 x 1440 x 40 table is 332 MB and every lookup misses the cache) and
-no global hash table (one cache miss per point). Both paths start with
-
-* ``_keys`` (parallel over chunks) — linear voxel key per point (-1 out of range, -2 non-finite), vectorised
-  over blocks of 512 points (``_block_keys``: a multiply by 1 / size, redone with the division next to cell
-  borders), the count of kept points, and on the hashed path a histogram of hash buckets (top bits of a
-  multiplicative hash of the key) per chunk.
+no global hash table (one cache miss per point). Both paths start with the keys of chunks of 16k points
+(``_chunk_keys``): linear voxel key per point (-1 out of range, -2 non-finite), vectorised over blocks of 512
+points (``_block_keys``: a multiply by 1 / size, redone with the division next to cell borders), and the
+counts of non-finite and kept points.
 
 Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a dense per-cell table:
 
-1. ``_head``  (serial) — first-seen numbering, each point's voxel and slot, until ``max_voxels`` voxels are
-   open; afterwards no voxel can open, so
+1. ``_keys_and_head`` (two threads) — ``_head`` (serial): first-seen numbering, each point's voxel and slot,
+   until ``max_voxels`` voxels are open, chunk by chunk, while the other thread computes the chunks' keys
+   ahead of it; afterwards no voxel can open, so
 2. ``_tail``  (parallel segments) — the remaining points are read-only lookups, counted per segment and voxel;
    a prefix over segments gives each tail point its slot;
 3. ``_slot_starts`` (serial, over voxels) — each voxel's first entry in a slot-ordered list of point indices;
@@ -21,6 +20,8 @@ Small grids (at most ``DENSE_MAX_CELLS``, e.g. the 540 x 540 pillar grid) keep a
 
 Larger grids group points in buckets small enough for L2:
 
+0. ``_keys``       (parallel over chunks) — the keys, and a histogram of hash buckets (top bits of a
+   multiplicative hash of the key) per chunk.
 1. ``_partition``  (parallel over chunks) — stable counting-sort of (key, point index) by bucket.
 2. ``_buckets``    (parallel over fixed groups of buckets) — each bucket's open-addressing hash table lives in
    L2. Reading the bucket in input order numbers its voxels in first-seen order; each point's voxel in the
@@ -33,10 +34,9 @@ Larger grids group points in buckets small enough for L2:
 5. ``_emit``       (parallel) — point → voxel map and the slot-ordered list from the buckets' rows, then
    ``_write_rows``.
 
-While the dense path's serial ``_head`` runs, a second thread zeroes the voxel output until it ends; the row
-writer zeroes the rest. Every step writes each output element from exactly one thread in a fixed order (the
-zeroing writes zeros, wherever it stops; bitmaps are merged with an OR), so results are bitwise independent
-of the number of threads.
+Every step writes each output element from exactly one thread in a fixed order (a chunk's keys computed by
+both threads of ``_keys_and_head`` get the same values; bitmaps are merged with an OR), so results are bitwise
+independent of the number of threads.
 
 Hot loops index slices from 0 or use unsigned indices: an index like ``start + j`` may be negative as far as
 Numba knows, and the wrap-around test it then emits kept LLVM from vectorising the key pass's loops (the
@@ -53,7 +53,15 @@ from numba import njit, prange
 
 from sensorfuse.ops._binning import point_key
 from sensorfuse.ops._grid import VoxelGrid
-from sensorfuse.ops._intrinsics import load_relaxed, popcount, prefetch, prefetch_write, store_relaxed
+from sensorfuse.ops._intrinsics import (
+    load_acquire,
+    load_relaxed,
+    popcount,
+    prefetch,
+    prefetch_write,
+    store_relaxed,
+    store_release,
+)
 from sensorfuse.ops._parallel import parallel_kernel
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -78,7 +86,6 @@ def _bucket(key, bucket_bits):  # type: ignore[no-untyped-def]
 _GROUPS = 8  # groups of buckets in ``_buckets``, each with its own bitmap of first points (fixed)
 _AHEAD = 16  # points between a scattered store's prefetch and the store
 _GATHER_AHEAD = 32  # entries of the slot-ordered point list between a point's prefetch and its copy
-_ZERO_CHUNK = 256  # output rows zeroed between two looks at whether the serial pass beside is done
 _BLOCK = 512  # points per block in ``_keys``: three float64 columns of a block (12 KB) stay in L1
 _NEAR = (
     2.0**-48
@@ -125,15 +132,48 @@ def _block_keys(pts, lo, size, inv, dims_f, buf, keys):  # type: ignore[no-untyp
         keys[j] = np.int32((qz * ny + qy) * nx + qx if inside else -1.0)
 
 
+@njit(inline="always")
+def _chunk_keys(points, flat, t, lo, size, inv, dims, dims_f, narrow, keys):  # type: ignore[no-untyped-def]
+    """Keys of chunk ``t`` (points ``t * _CHUNK`` on) into ``keys``; returns (non-finite points, kept points).
+
+    Grids under 2**31 cells (``narrow``) take the vectorised ``_block_keys`` (``keys`` int32); larger ones the
+    scalar ``point_key`` (``keys`` int64). Loops run over slices of the chunk (see ``_block_keys``)."""
+    n, c = points.shape
+    start, stop = t * _CHUNK, min(n, (t + 1) * _CHUNK)
+    chunk, chunk_keys = points[start:stop], keys[start:stop]
+    found = 0
+    if narrow:
+        buf = np.empty((3, _BLOCK), np.float64)
+        for b in range(0, stop - start, _BLOCK):
+            e = min(stop - start, b + _BLOCK)
+            _block_keys(chunk[b:e], lo, size, inv, dims_f, buf, chunk_keys[b:e])
+        # any non-finite value in the chunk's rows (features too)? a vectorised count; rarely taken
+        values = flat[start * c : stop * c]
+        bad = 0
+        for k in range(values.shape[0]):
+            bad += not math.isfinite(values[k])
+        if bad:
+            for i in range(chunk.shape[0]):
+                finite = True
+                for j in range(c):
+                    finite &= math.isfinite(chunk[i, j])
+                if not finite:
+                    chunk_keys[i] = -2
+                    found += 1
+    else:
+        for i in range(chunk.shape[0]):
+            chunk_keys[i] = _point_key(points, start + i, lo, size, dims)
+            found += chunk_keys[i] == -2
+    kept = 0
+    for i in range(chunk_keys.shape[0]):
+        kept += chunk_keys[i] >= 0
+    return found, kept
+
+
 @parallel_kernel
 def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: ignore[no-untyped-def]
-    """Linear key per point (-1 out of range, -2 non-finite) and, if ``count``, each chunk's bucket histogram.
-
-    Grids under 2**31 cells take the vectorised ``_block_keys`` (``keys`` int32); larger ones the scalar
-    ``point_key`` (``keys`` int64). Returns (non-finite points, kept points). Loops run over slices of the
-    chunk (see ``_block_keys``).
-    """
-    n, c = points.shape
+    """Linear key per point (-1 out of range, -2 non-finite) and, if ``count``, each chunk's bucket histogram
+    (``_chunk_keys`` per chunk). Returns (non-finite points, kept points)."""
     n_chunks = hist.shape[0]
     narrow = dims[0] * dims[1] * dims[2] < 2**31
     dims_f = dims.astype(np.float64)
@@ -142,39 +182,13 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
     nonfinite = 0
     valid = 0
     for t in prange(n_chunks):
-        start, stop = t * _CHUNK, min(n, (t + 1) * _CHUNK)
-        chunk, chunk_keys = points[start:stop], keys[start:stop]
-        found = 0
-        if narrow:
-            buf = np.empty((3, _BLOCK), np.float64)
-            for b in range(0, stop - start, _BLOCK):
-                e = min(stop - start, b + _BLOCK)
-                _block_keys(chunk[b:e], lo, size, inv, dims_f, buf, chunk_keys[b:e])
-            # any non-finite value in the chunk's rows (features too)? a vectorised count; rarely taken
-            values = flat[start * c : stop * c]
-            bad = 0
-            for k in range(values.shape[0]):
-                bad += not math.isfinite(values[k])
-            if bad:
-                for i in range(chunk.shape[0]):
-                    finite = True
-                    for j in range(c):
-                        finite &= math.isfinite(chunk[i, j])
-                    if not finite:
-                        chunk_keys[i] = -2
-                        found += 1
-        else:
-            for i in range(chunk.shape[0]):
-                chunk_keys[i] = _point_key(points, start + i, lo, size, dims)
-                found += chunk_keys[i] == -2
+        found, kept = _chunk_keys(points, flat, t, lo, size, inv, dims, dims_f, narrow, keys)
         nonfinite += found
-        kept = 0
-        for i in range(chunk_keys.shape[0]):
-            kept += chunk_keys[i] >= 0
         valid += kept
         # bucket histogram in its own loop over the chunk's L2-resident keys; none on the dense path
         if count:
             h = hist[t]
+            chunk_keys = keys[t * _CHUNK : (t + 1) * _CHUNK]
             for i in range(chunk_keys.shape[0]):
                 if chunk_keys[i] >= 0:
                     h[_bucket(chunk_keys[i], bucket_bits)] += 1
@@ -324,17 +338,16 @@ def _decode(k, nx, ny, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-untyped-def]
+def _head(keys, nv, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-untyped-def]
     """Serial first-seen numbering with a dense per-cell table, up to the point that opens voxel ``v_cap``.
 
     ``cell[k]`` = 1 + voxel of cell k, 0 for none yet (uint16 when ``v_cap`` < 2**16: the pillar grid's table
     is 580 KB and a zero-filled allocation; int32 otherwise). Writes ``vid[i]`` (voxel, -1 dropped) and
     ``pos[i]`` (slot in the voxel) of each point read, ``cnt[v]`` and ``vkey[v]`` of each voxel opened.
-    Returns (voxels opened, points read): once ``v_cap`` voxels are open no cell can open another, so the
-    remaining points need only read-only lookups (``_tail``, parallel).
+    Continues from ``nv`` voxels open. Returns (voxels open, points read): once ``v_cap`` voxels are open no
+    cell can open another, so the remaining points need only read-only lookups (``_tail``, parallel).
     """
     n = keys.shape[0]
-    nv = 0
     i = 0
     while i < n and nv < v_cap:
         k = keys[i]
@@ -360,33 +373,61 @@ def _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no-unt
 
 
 @njit(inline="always")
-def _zero_while_running(voxels, state, done):  # type: ignore[no-untyped-def]
-    """Zero ``voxels`` from row 0 in chunks until ``state[done] >= 0`` (the other thread's job finished) or
-    all rows are done; returns the rows zeroed. Which row it stops at depends on timing; the output does not:
-    the fill zeroes the rest."""
-    rows = voxels.shape[0]
-    if voxels.shape[1] == 0:  # dynamic mode: nothing to zero
-        return rows
-    r = 0
-    while r < rows and load_relaxed(state, done) < 0:
-        end = min(rows, r + _ZERO_CHUNK)
-        for q in range(r, end):
-            voxels[q] = 0
-        r = end
-    return r
+def _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready):  # type: ignore[no-untyped-def]
+    """``_chunk_keys`` of chunk ``ch`` with its counts into ``counts[ch]``, then ``ready[ch]`` set (release)."""
+    found, kept = _chunk_keys(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys)
+    counts[ch, 0] = found
+    counts[ch, 1] = kept
+    store_release(ready, ch, 1)
 
 
 @parallel_kernel
-def _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, state):  # type: ignore[no-untyped-def]
-    """``_head`` on one thread while another zeroes leading rows of ``voxels`` until the head is done (disjoint
-    data). ``state`` in: (-1, -1, -1); out: (voxels opened, points read, rows zeroed)."""
+def _keys_and_head(
+    points, lo, size, dims, keys, counts, ready, cell, v_cap, p_cap, vid, pos, cnt, vkey, state
+):  # type: ignore[no-untyped-def]
+    """The dense path's key pass and serial head at once, on two threads.
+
+    Thread 0 runs ``_head`` chunk by chunk, computing a chunk's keys itself where they are not ready yet, then
+    computes keys from the last chunk down; thread 1 computes keys from chunk 1 up. Each stops where the other
+    has been (``state[2]``: chunks below it done by thread 1; ``state[3]``: chunks from it on done by thread 0),
+    so every chunk's keys are computed at least once; a chunk computed by both gets the same keys and counts.
+    Neither waits for the other, so it also runs on one thread (forked workers, ``set_threads(1)``).
+    ``counts`` (chunks, 2): non-finite and kept points per chunk; ``ready`` (chunks,) zeros in; ``state`` in
+    (-1, -1, 1, chunks), out[:2]: (voxels open, points read by the head).
+    """
+    n = points.shape[0]
+    n_chunks = ready.shape[0]
+    narrow = dims[0] * dims[1] * dims[2] < 2**31
+    dims_f = dims.astype(np.float64)
+    inv = 1.0 / size
+    flat = points.reshape(-1)
     for t in prange(2):
         if t == 0:
-            nv, stop = _head(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey)
+            nv = 0
+            read = 0
+            for ch in range(n_chunks):
+                if load_acquire(ready, ch) == 0:
+                    _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready)
+                a, b = ch * _CHUNK, min(n, (ch + 1) * _CHUNK)
+                nv, r = _head(keys[a:b], nv, cell, v_cap, p_cap, vid[a:b], pos[a:b], cnt, vkey)
+                read += r
+                if nv >= v_cap:
+                    break
             state[0] = nv
-            store_relaxed(state, 1, stop)
+            state[1] = read
+            for ch in range(n_chunks - 1, -1, -1):
+                if ch < load_relaxed(state, 2):
+                    break
+                if load_acquire(ready, ch) == 0:
+                    _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready)
+                store_relaxed(state, 3, ch)
         else:
-            state[2] = _zero_while_running(voxels, state, 1)
+            for ch in range(1, n_chunks):
+                if ch >= load_relaxed(state, 3):
+                    break
+                if load_acquire(ready, ch) == 0:
+                    _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready)
+                store_relaxed(state, 2, ch + 1)
 
 
 @parallel_kernel
@@ -441,7 +482,6 @@ def _fill(
     nx,
     ny,
     p_cap,
-    zero_from,
     starts,
     order,
     voxels,
@@ -471,7 +511,7 @@ def _fill(
                 elif copy:
                     order[np.uint64(starts[np.uint64(v)] + slot)] = lo + j
             seg_p2v[j] = v
-    _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, num_points)
+    _write_rows(points, starts, order, vkey, nx, ny, voxels, coords, num_points)
 
 
 @njit(inline="always")
@@ -484,10 +524,9 @@ def _gather_row(points, members, row):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, num_points):  # type: ignore[no-untyped-def]
-    """Each voxel row written once, in row order: its points gathered through ``order``, zeros after them
-    (rows below ``zero_from`` were zeroed beside the serial pass). Sequential stores instead of points scattered
-    into rows that the zeroing had pushed out of the cache."""
+def _write_rows(points, starts, order, vkey, nx, ny, voxels, coords, num_points):  # type: ignore[no-untyped-def]
+    """Each voxel row written once, in row order: its points gathered through ``order``, zeros after them.
+    Sequential stores instead of points scattered into rows that a zeroing pass had pushed out of the cache."""
     copy = voxels.shape[1] > 0
     n_order = order.shape[0]
     for v in prange(coords.shape[0]):
@@ -496,8 +535,7 @@ def _write_rows(points, starts, order, vkey, nx, ny, zero_from, voxels, coords, 
             for q in range(starts[v] + _GATHER_AHEAD, min(starts[v + 1] + _GATHER_AHEAD, n_order)):
                 prefetch(points, (np.uint64(order[q]), 0))
             members = order[starts[v] : starts[v + 1]]
-            if v >= zero_from:
-                voxels[v, members.shape[0] :] = 0
+            voxels[v, members.shape[0] :] = 0
             _gather_row(points, members, voxels[v])
         _decode(vkey[v], nx, ny, coords[v])
         num_points[v] = starts[v + 1] - starts[v]
@@ -531,7 +569,7 @@ def _emit(
                 p2v[i] = v
                 if copy:
                     order[np.uint64(starts[v] + s)] = i
-    _write_rows(points, starts, order, vkey, nx, ny, 0, voxels, coords, num_points)
+    _write_rows(points, starts, order, vkey, nx, ny, voxels, coords, num_points)
 
 
 def voxelize_numba(
@@ -539,21 +577,17 @@ def voxelize_numba(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Same outputs and order as ``voxelize_reference`` for a C-contiguous (N, C) float array, N < 2**31."""
     n, c = points.shape
-    dense = grid.num_cells <= DENSE_MAX_CELLS
-    bucket_bits = 0 if dense else max(0, math.ceil(math.log2(max(1, n // _BUCKET_POINTS))))
     keys = np.empty(n, np.int32 if grid.num_cells < 2**31 else np.int64)
+    p2v = np.empty(n, np.int64)
+    if grid.num_cells <= DENSE_MAX_CELLS:
+        return _voxelize_dense(points, keys, grid, max_points, max_voxels, hard, p2v)
+    bucket_bits = max(0, math.ceil(math.log2(max(1, n // _BUCKET_POINTS))))
     hist = np.zeros((max(1, -(-n // _CHUNK)), 1 << bucket_bits), np.int64)
     nonfinite, n_valid = _keys(
-        points, grid.lo_array(), grid.size_array(), grid.dims_array(), bucket_bits, not dense, keys, hist
+        points, grid.lo_array(), grid.size_array(), grid.dims_array(), bucket_bits, True, keys, hist
     )
     # every voxel has a kept point: min(max_voxels, kept points) rows hold them all (sliced to the count)
-    rows = min(max_voxels, int(n_valid))
-    voxels = np.empty((rows, max_points if hard else 0, c), dtype=points.dtype)
-    p2v = np.empty(n, np.int64)
-    # the output is zeroed by a second thread while the serial pass runs, the rest in the parallel fill
-    if dense:
-        n_vox, coords, num_points = _voxelize_dense(points, keys, grid, max_points, max_voxels, voxels, p2v)
-        return _trimmed(voxels, n_vox), coords, num_points, p2v, int(nonfinite)
+    voxels = np.empty((min(max_voxels, int(n_valid)), max_points if hard else 0, c), dtype=points.dtype)
     # large grids: bucketed grouping, voxels numbered through a bitmap of first points, emit (all parallel)
     part, starts_b = _partitioned(keys, hist, bucket_bits)
     m = part.shape[0]
@@ -590,20 +624,29 @@ def _voxelize_dense(
     grid: VoxelGrid,
     p_cap: int,
     v_cap: int,
-    voxels: np.ndarray,
+    hard: bool,
     p2v: np.ndarray,
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """Dense-table path: serial head up to the voxel cap, parallel tail, parallel fill."""
-    n = keys.shape[0]
-    rows = voxels.shape[0]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Dense-table path: keys and the serial head side by side up to the voxel cap, parallel tail, parallel
+    fill. Returns ``voxelize_numba``'s outputs."""
+    n, c = points.shape
+    cap_rows = min(v_cap, n)  # voxels the head can open
     cell = np.zeros(grid.num_cells, np.uint16 if v_cap < 2**16 else np.int32)
     vid = np.empty(n, np.int32)
     pos = np.empty(n, np.int32)
-    cnt = np.empty(rows, np.int32)
-    vkey = np.empty(rows, keys.dtype)
-    state = np.full(3, -1, np.int64)
-    _head_and_zero(keys, cell, v_cap, p_cap, vid, pos, cnt, vkey, voxels, state)
-    n_vox, stop, zeroed = (int(x) for x in state)
+    cnt = np.empty(cap_rows, np.int32)
+    vkey = np.empty(cap_rows, keys.dtype)
+    n_chunks = max(1, -(-n // _CHUNK))
+    counts, ready = np.zeros((n_chunks, 2), np.int64), np.zeros(n_chunks, np.int64)
+    state = np.array([-1, -1, 1, n_chunks], np.int64)
+    lo, size, dims = grid.lo_array(), grid.size_array(), grid.dims_array()
+    _keys_and_head(
+        points, lo, size, dims, keys, counts, ready, cell, v_cap, p_cap, vid, pos, cnt, vkey, state
+    )
+    n_vox, stop = int(state[0]), int(state[1])
+    nonfinite = int(counts[:, 0].sum())
+    # every voxel has a kept point: min(v_cap, kept points) rows hold them all (sliced to the count)
+    voxels = np.empty((min(v_cap, int(counts[:, 1].sum())), p_cap if hard else 0, c), dtype=points.dtype)
     n_seg = max(1, min(numba.get_num_threads(), n - stop))
     seg_len = max(1, -(-(n - stop) // n_seg))
     base = np.empty((n_seg, n_vox), np.int32)
@@ -617,8 +660,8 @@ def _voxelize_dense(
     nx, ny = grid.dims[0], grid.dims[1]
     tail = (stop, seg_len, base)
     out = (voxels[:n_vox], coords, num_points, p2v)
-    _fill(points, *tail, vid, pos, vkey, nx, ny, p_cap, zeroed, starts, order, *out)
-    return n_vox, coords, num_points
+    _fill(points, *tail, vid, pos, vkey, nx, ny, p_cap, starts, order, *out)
+    return _trimmed(voxels, n_vox), coords, num_points, p2v, nonfinite
 
 
 def _partitioned(keys: np.ndarray, hist: np.ndarray, bucket_bits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -208,6 +208,30 @@ def test_points_after_the_voxel_cap_equal_reference(threads: int, grouping: str)
         numba.set_num_threads(before)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("v_cap", [300, 20_000, 100_000])  # cap reached in chunk 0, in a later chunk, never
+def test_dense_keys_beside_the_head_equal_reference(threads: int, v_cap: int) -> None:
+    """On the dense path the key pass runs beside the serial head (the two threads meet somewhere in the
+    chunks; the head computes a chunk's keys itself where they are not ready). Over many chunks, non-finite and
+    out-of-range points spread through them, the output and the counts are the reference's for any thread
+    count and wherever the head stops."""
+    rng = np.random.default_rng(12)
+    n = 9 * _voxel_numba._CHUNK + 123  # ten chunks, the last one short
+    pts = rng.uniform(-2.2, 2.2, (n, 4)).astype(np.float32)
+    pts[rng.integers(0, n, 40), rng.integers(0, 4, 40)] = np.nan
+    pts[rng.integers(0, n, 40), 1] = np.inf
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        a = voxelize(pts, (0.02, 0.02, 2.0), RANGE, 3, v_cap, backend="numba")
+    finally:
+        numba.set_num_threads(before)
+    b = voxelize(pts, (0.02, 0.02, 2.0), RANGE, 3, v_cap, backend="reference")
+    _assert_same(a, b)
+    assert a.num_nonfinite == int((~np.isfinite(pts)).any(axis=1).sum()) > 0
+    assert (a.num_voxels == v_cap) == (v_cap < 100_000)
+
+
 def test_few_voxels_do_not_keep_the_whole_buffer(grouping: str) -> None:
     """The output buffer is sized before grouping (min(max_voxels, kept points) rows); a result with far
     fewer voxels is returned as its own array, not as a view that keeps the whole buffer alive."""
