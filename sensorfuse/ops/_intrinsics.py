@@ -1,5 +1,5 @@
 """LLVM intrinsics for the Numba CPU kernels: software prefetches, non-temporal line stores, a population count
-and relaxed atomic loads and stores.
+and atomic loads and stores (relaxed, acquire / release).
 
 ``prefetch(a, idx)`` / ``prefetch_write(a, idx)``:
 
@@ -22,9 +22,11 @@ kernel returns.
 queries on bitmaps.
 
 ``load_relaxed(a, i)`` / ``store_relaxed(a, i, v)``: an element of a 1-D integer array read or written as a
-relaxed ("monotonic") atomic. One thread of a two-task parallel loop uses them to watch for the other's end
-(``_voxel_numba._zero_while_running``): a plain load of a flag in a loop may be hoisted out of it, since
-Numba tells LLVM that a parallel loop's arrays do not alias.
+relaxed ("monotonic") atomic. The two threads of ``_voxel_numba._keys_and_head`` use them to see how far the
+other has come: a plain load of a flag in a loop may be hoisted out of it, since Numba tells LLVM that a
+parallel loop's arrays do not alias. ``load_acquire`` / ``store_release`` are the same with acquire / release
+ordering, for a flag that publishes data: what the storing thread wrote before ``store_release`` is visible to a
+thread after its ``load_acquire`` has read the flag.
 """
 
 from __future__ import annotations

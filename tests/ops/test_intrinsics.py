@@ -11,12 +11,14 @@ from numba.core.errors import TypingError
 from sensorfuse.ops._intrinsics import (
     LINE_BYTES,
     line_aligned_empty,
+    load_acquire,
     load_relaxed,
     popcount,
     prefetch,
     prefetch_write,
     store_fence,
     store_relaxed,
+    store_release,
     stream_line,
 )
 
@@ -66,6 +68,17 @@ def _flag_roundtrip(a):  # type: ignore[no-untyped-def]
 def test_relaxed_load_store_roundtrip() -> None:
     a = np.array([5, -1, 0], np.int64)
     assert _flag_roundtrip(a) == 12 and a.tolist() == [5, 7, 0]
+
+
+@njit
+def _published(a):  # type: ignore[no-untyped-def]
+    store_release(a, 2, 3)
+    return load_acquire(a, 2) * 10 + load_acquire(a, 0)
+
+
+def test_acquire_release_roundtrip_int32() -> None:
+    a = np.array([4, 0, 0], np.int32)
+    assert _published(a) == 34 and a.tolist() == [4, 0, 3]
 
 
 def test_relaxed_load_is_bounds_checked() -> None:
