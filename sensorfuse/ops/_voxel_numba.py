@@ -391,6 +391,8 @@ def _keys_and_head(
     computes keys from the last chunk down; thread 1 computes keys from chunk 1 up. Each stops where the other
     has been (``state[2]``: chunks below it done by thread 1; ``state[3]``: chunks from it on done by thread 0),
     so every chunk's keys are computed at least once; a chunk computed by both gets the same keys and counts.
+    (Each key is stored once per computation, with its final value, except that a non-finite point's -1 becomes
+    -2: the head reading either drops the point, so a chunk the other thread is still writing is read right.)
     Neither waits for the other, so it also runs on one thread (forked workers, ``set_threads(1)``).
     ``counts`` (chunks, 2): non-finite and kept points per chunk; ``ready`` (chunks,) zeros in; ``state`` in
     (-1, -1, 1, chunks), out[:2]: (voxels open, points read by the head).
