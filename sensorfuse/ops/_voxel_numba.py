@@ -133,17 +133,20 @@ def _block_keys(pts, lo, size, inv, dims_f, buf, keys):  # type: ignore[no-untyp
 
 
 @njit(inline="always")
-def _chunk_keys(points, flat, t, lo, size, inv, dims, dims_f, narrow, keys):  # type: ignore[no-untyped-def]
+def _chunk_keys(points, t, lo, size, dims, keys):  # type: ignore[no-untyped-def]
     """Keys of chunk ``t`` (points ``t * _CHUNK`` on) into ``keys``; returns (non-finite points, kept points).
 
-    Grids under 2**31 cells (``narrow``) take the vectorised ``_block_keys`` (``keys`` int32); larger ones the
-    scalar ``point_key`` (``keys`` int64). Loops run over slices of the chunk (see ``_block_keys``)."""
+    Grids under 2**31 cells take the vectorised ``_block_keys`` (``keys`` int32); larger ones the scalar
+    ``point_key`` (``keys`` int64). Loops run over slices of the chunk (see ``_block_keys``)."""
     n, c = points.shape
+    narrow = dims[0] * dims[1] * dims[2] < 2**31
+    flat = points.reshape(-1)
     start, stop = t * _CHUNK, min(n, (t + 1) * _CHUNK)
     chunk, chunk_keys = points[start:stop], keys[start:stop]
     found = 0
     if narrow:
         buf = np.empty((3, _BLOCK), np.float64)
+        inv, dims_f = 1.0 / size, dims.astype(np.float64)
         for b in range(0, stop - start, _BLOCK):
             e = min(stop - start, b + _BLOCK)
             _block_keys(chunk[b:e], lo, size, inv, dims_f, buf, chunk_keys[b:e])
@@ -175,14 +178,10 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
     """Linear key per point (-1 out of range, -2 non-finite) and, if ``count``, each chunk's bucket histogram
     (``_chunk_keys`` per chunk). Returns (non-finite points, kept points)."""
     n_chunks = hist.shape[0]
-    narrow = dims[0] * dims[1] * dims[2] < 2**31
-    dims_f = dims.astype(np.float64)
-    inv = 1.0 / size
-    flat = points.reshape(-1)
     nonfinite = 0
     valid = 0
     for t in prange(n_chunks):
-        found, kept = _chunk_keys(points, flat, t, lo, size, inv, dims, dims_f, narrow, keys)
+        found, kept = _chunk_keys(points, t, lo, size, dims, keys)
         nonfinite += found
         valid += kept
         # bucket histogram in its own loop over the chunk's L2-resident keys; none on the dense path
@@ -373,9 +372,9 @@ def _head(keys, nv, cell, v_cap, p_cap, vid, pos, cnt, vkey):  # type: ignore[no
 
 
 @njit(inline="always")
-def _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready):  # type: ignore[no-untyped-def]
+def _keys_of_chunk(points, ch, lo, size, dims, keys, counts, ready):  # type: ignore[no-untyped-def]
     """``_chunk_keys`` of chunk ``ch`` with its counts into ``counts[ch]``, then ``ready[ch]`` set (release)."""
-    found, kept = _chunk_keys(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys)
+    found, kept = _chunk_keys(points, ch, lo, size, dims, keys)
     counts[ch, 0] = found
     counts[ch, 1] = kept
     store_release(ready, ch, 1)
@@ -399,17 +398,13 @@ def _keys_and_head(
     """
     n = points.shape[0]
     n_chunks = ready.shape[0]
-    narrow = dims[0] * dims[1] * dims[2] < 2**31
-    dims_f = dims.astype(np.float64)
-    inv = 1.0 / size
-    flat = points.reshape(-1)
     for t in prange(2):
         if t == 0:
             nv = 0
             read = 0
             for ch in range(n_chunks):
                 if load_acquire(ready, ch) == 0:
-                    _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready)
+                    _keys_of_chunk(points, ch, lo, size, dims, keys, counts, ready)
                 a, b = ch * _CHUNK, min(n, (ch + 1) * _CHUNK)
                 nv, r = _head(keys[a:b], nv, cell, v_cap, p_cap, vid[a:b], pos[a:b], cnt, vkey)
                 read += r
@@ -421,14 +416,14 @@ def _keys_and_head(
                 if ch < load_relaxed(state, 2):
                     break
                 if load_acquire(ready, ch) == 0:
-                    _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready)
+                    _keys_of_chunk(points, ch, lo, size, dims, keys, counts, ready)
                 store_relaxed(state, 3, ch)
         else:
             for ch in range(1, n_chunks):
                 if ch >= load_relaxed(state, 3):
                     break
                 if load_acquire(ready, ch) == 0:
-                    _keys_of_chunk(points, flat, ch, lo, size, inv, dims, dims_f, narrow, keys, counts, ready)
+                    _keys_of_chunk(points, ch, lo, size, dims, keys, counts, ready)
                 store_relaxed(state, 2, ch + 1)
 
 
