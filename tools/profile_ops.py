@@ -176,16 +176,22 @@ def profile_bev_pool() -> None:
     for name, (n_cam, d, h, w, c) in {"LSS": (6, 41, 8, 22, 64), "BEVDet": (6, 59, 16, 44, 80)}.items():
         idx = lss_geometry(n_cam, d, h, w).reshape(1, -1).numpy()
         f = np.random.default_rng(0).standard_normal((1, idx.shape[1], c)).astype(np.float32)
-        cells = 200 * 200
-        starts, order = np.empty((1, cells + 1), np.int64), np.empty((1, idx.shape[1]), np.int32)
-        t_sort = median_ms(bn._sort_by_cell, idx, starts, order)
+        cells, m = 200 * 200, idx.shape[1]
+        runs = max(1, numba.get_num_threads())
+        cell_row = np.empty((1, runs, cells), np.int32)
+        table = np.empty((1, runs, min(cells, -(-m // runs)), c), np.float32)
+        bad = np.empty((1, runs), np.int64)
+        t_acc = median_ms(bn._accumulate, f, idx, cell_row, table, bad)
+        slot, met = np.empty((1, cells), np.int32), np.empty(cells, np.uint8)
+        t_merge = median_ms(bn._merge_runs, f, idx, cell_row, table, slot, met)
         out = line_aligned_empty((1, c, cells), np.float32)
-        t_fwd = median_ms(bn._forward, f, order, starts, out, bn.can_stream(out))
+        t_write = median_ms(bn._write_out, table, slot, out, bn.can_stream(out))
         feats = torch.from_numpy(f).reshape(1, n_cam, d, h, w, c)
         cell_index = torch.from_numpy(idx).reshape(1, n_cam, d, h, w)
         t_all = median_ms(bev_pool, feats, cell_index, (200, 200))
         print(
-            f"bev_pool {name:6s} sort {t_sort:5.2f}  forward kernel {t_fwd:5.2f}  | whole op {t_all:5.2f} ms"
+            f"bev_pool {name:6s} accumulate {t_acc:5.2f}  merge runs {t_merge:5.2f}  write out {t_write:5.2f}"
+            f"  | whole op {t_all:5.2f} ms"
         )
 
 

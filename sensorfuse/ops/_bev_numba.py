@@ -1,16 +1,23 @@
 """Numba CPU kernels of ``bev_pool``.
 
-Forward: a serial stable counting sort of the points by cell (cell indices are bounded, so it is a histogram,
-a prefix sum and one scatter of int32 point ids; out-of-range indices are counted in the same pass and the
-wrapper raises on them), then a parallel pass over tiles of 256 cells: each tile zeroes its block of the
-channel-major output (C rows of 256 contiguous cells), sums each non-empty cell's contiguous C-rows into a
-C-vector (SIMD adds) and stores it down the cell's column of the block. Every output element belongs to one
-tile and each cell is summed in input order, so the result is bitwise equal to the reference and independent of
-the thread count; the output needs no separate zero-fill (each tile zeroes its own block in cache). The rows are
-read in cell order (random in memory), so each is software-prefetched a few points ahead (``_intrinsics.prefetch``).
-Where the output allows it (``can_stream``: allocated 64-byte aligned here, rows of whole lines — the 200 x 200
-grid does) a tile is built in a scratch block and copied out with non-temporal line stores
-(``_intrinsics.stream_line``): the 10-26 MB output is then written without being read for ownership first.
+Forward, in three steps; every cell is summed in input order from a zero, so the result is bitwise equal to
+the reference and independent of the thread count:
+
+1. ``_accumulate`` (parallel over runs of points, one run per thread): each run reads its points' feature rows
+   in input order — one sequential stream, at memory bandwidth — and adds each into its cell's row of the
+   run's own table (cells numbered in the order the run meets them; ~600 KB per run for the LSS shape, in L2).
+   Out-of-range indices are counted here and the wrapper raises on them.
+2. ``_merge_runs`` (serial, over cells): a cell's sum is in the table of the first run that met it. The few
+   cells that a later run met too get that run's points added again, in input order, onto the first run's
+   row (64 of the 43k LSS points; none for BEVDet's frustum).
+3. ``_write_out`` (parallel over tiles of 256 cells): C rows of the channel-major output per tile, zeroed,
+   with each non-empty cell's row down its column. Where the output allows it (``can_stream``: allocated
+   64-byte aligned here, rows of whole lines — the 200 x 200 grid does) the tile is built in a scratch block
+   and copied out with non-temporal line stores (``_intrinsics.stream_line``): the 10-26 MB output is then
+   written without being read for ownership first.
+
+Until 2026-12-02 (evening) the points were sorted by cell first and each tile gathered its cells' rows, i.e.
+read the features in cell order, at random (docs/ops.md has that kernel's history).
 Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
 gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
 (torch.empty does not): the 100 MB feature gradient then costs ~50 page faults instead of ~25,000.
@@ -20,9 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
-from sensorfuse.ops._intrinsics import LINE_BYTES, line_aligned_empty, prefetch, store_fence, stream_line
+from sensorfuse.ops._intrinsics import LINE_BYTES, line_aligned_empty, store_fence, stream_line
 from sensorfuse.ops._parallel import parallel_kernel
 
 _TILE = 64  # cells per tile of the backward's transpose
@@ -30,87 +37,119 @@ _TILE = 64  # cells per tile of the backward's transpose
 # cells (256 B rows) every tile touched C pages 160 KB apart for 4 lines each, and a cold output cost more
 # than the sums (LSS forward, cold: 3.0 ms at 64 cells, 1.7-2.3 ms at 256; warm 1.6 → 1.3 ms)
 _CELL_TILE = 256
-_AHEAD = 8  # points between a feature row's prefetch and its use (4 to 16 measured alike, docs/ops.md)
-
-
-@njit(cache=True)
-def _sort_by_cell(idx, starts, order):  # type: ignore[no-untyped-def]
-    """Stable counting sort of each batch's valid points by cell: cell k of batch b holds
-    ``order[b, starts[b, k]:starts[b, k + 1]]`` in input order. Returns the count of indices outside
-    [-1, cells)."""
-    b_n, m_n = idx.shape
-    n_cells = starts.shape[1] - 1
-    bad = 0
-    for b in range(b_n):
-        starts[b, :] = 0
-        for m in range(m_n):
-            k = idx[b, m]
-            if k >= 0 and k < n_cells:
-                starts[b, k + 1] += 1
-            elif k != -1:
-                bad += 1
-        for k in range(n_cells):
-            starts[b, k + 1] += starts[b, k]
-        pos = starts[b, :n_cells].copy()
-        for m in range(m_n):
-            k = idx[b, m]
-            if k >= 0 and k < n_cells:
-                order[b, pos[k]] = m
-                pos[k] += 1
-    return bad
-
-
-@njit(inline="always")
-def _sum_tile(fb, rows, tile_starts, acc, block):  # type: ignore[no-untyped-def]
-    """Each non-empty cell j of the tile: the sum of its rows (in input order) into ``block[:, j]``."""
-    c_n = fb.shape[1]
-    step = max(1, LINE_BYTES // fb.itemsize)  # elements per cache line
-    for j in range(tile_starts.shape[0] - 1):
-        p0 = tile_starts[j] - tile_starts[0]
-        p1 = tile_starts[j + 1] - tile_starts[0]
-        if p0 == p1:
-            continue
-        for c in range(c_n):
-            acc[c] = 0.0
-        for p in range(p0, p1):
-            if p + _AHEAD < rows.shape[0]:
-                ahead = rows[p + _AHEAD]
-                for c in range(0, c_n, step):
-                    prefetch(fb, (ahead, c))
-            row = fb[rows[p]]
-            for c in range(c_n):
-                acc[c] += row[c]
-        for c in range(c_n):
-            block[c, j] = acc[c]
 
 
 @parallel_kernel
-def _forward(f, order, starts, out, stream):  # type: ignore[no-untyped-def]
-    """out (B, C, cells) = per-cell sums of f (B, M, C) rows, each summed in input order; parallel over
-    tiles of _CELL_TILE cells. Camera frusta leave most cells empty (~89% for the LSS shape): a tile's block
-    (C rows of _CELL_TILE cells) is zeroed, each non-empty cell's rows are summed into a C-vector (SIMD adds)
-    and stored down its column of the block. The rows are read in cell order, which no hardware prefetcher
-    follows: each is prefetched ``_AHEAD`` points before it is summed.
+def _accumulate(f, idx, cell_row, table, bad):  # type: ignore[no-untyped-def]
+    """Sums of the rows of f (B, M, C) per cell of idx (B, M), over R runs of points (R = cell_row.shape[1]):
+    run r of batch b takes points [r * M // R, (r + 1) * M // R), reads their rows in input order (a
+    sequential stream) and numbers the cells it meets in first-seen order: ``cell_row[b, r, k]`` is cell k's
+    row of ``table[b, r]`` (R, rows >= the run's cells, C) (-1: not met). A row is its first point's row + 0.0
+    (so -0.0 sums to +0.0, as in the reference), then each later point's row added in input order.
+    ``bad[b, r]``: indices outside [-1, cells). Parallel over (batch, run); ``_merge_runs`` then completes
+    the cells met by more than one run."""
+    b_n, r_n, n_cells = cell_row.shape
+    m_n, c_n = f.shape[1], f.shape[2]
+    for t in prange(b_n * r_n):
+        b, r = t // r_n, t % r_n
+        m0, m1 = r * m_n // r_n, (r + 1) * m_n // r_n
+        fr, ir, rows, tb = f[b, m0:m1], idx[b, m0:m1], cell_row[b, r], table[b, r]
+        rows[:] = -1
+        n, n_bad = 0, 0
+        for m in range(m1 - m0):  # loops index slices from 0 (an index m0 + m keeps LLVM from vectorising)
+            k = ir[m]
+            if k >= 0 and k < n_cells:
+                row = fr[m]
+                if rows[k] < 0:
+                    rows[k] = n
+                    into = tb[n]
+                    n += 1
+                    for c in range(c_n):
+                        into[c] = 0.0 + row[c]
+                else:
+                    into = tb[rows[k]]
+                    for c in range(c_n):
+                        into[c] += row[c]
+            elif k != -1:
+                n_bad += 1
+        bad[b, r] = n_bad
 
-    ``stream`` (``out`` 64-byte aligned, cells a whole number of lines): the block is built in a scratch tile
-    in L2 and copied out line by line with non-temporal stores, so the output is never read for ownership.
-    Otherwise the block of ``out`` itself is zeroed and filled. Loops index slices from 0: an index
-    ``k0 + j`` may be negative as far as Numba knows, and its wrap-around test keeps LLVM from vectorising."""
-    b_n, c_n = f.shape[0], f.shape[2]
-    n_cells = out.shape[2]
+
+@njit(cache=True)
+def _merge_runs(f, idx, cell_row, table, slot, met):  # type: ignore[no-untyped-def]
+    """One table row per cell from ``_accumulate``'s runs. A cell's sum is in the first run that met it:
+    ``slot[b, k]`` = its row of ``table[b]`` seen as (R * rows, C), -1 for an empty cell. Cells met by more than
+    one run get the points of every later run added, in input order, onto that row (the later runs' own sums
+    of them are unused): every cell's sum is then its points' rows added in input order. ``met`` (cells,) uint8
+    is scratch: how many runs met each cell, counted up to 2."""
+    b_n, r_n, n_cells = cell_row.shape
+    m_n, cap = idx.shape[1], table.shape[2]
+    for b in range(b_n):
+        s = slot[b]
+        s[:] = -1
+        met[:] = 0
+        for r in range(r_n - 1, -1, -1):
+            rows = cell_row[b, r]
+            for k in range(n_cells):
+                hit = rows[k] >= 0
+                met[k] = min(met[k] + hit, 2)
+                s[k] = r * cap + rows[k] if hit else s[k]
+        n_shared = 0
+        for k in range(n_cells):
+            n_shared += met[k] > 1
+        if n_shared == 0:
+            continue
+        flat = table[b].reshape(r_n * cap, table.shape[3])
+        late = np.empty(-(-m_n // r_n), np.int64)
+        for r in range(1, r_n):
+            m0, m1 = r * m_n // r_n, (r + 1) * m_n // r_n
+            ir, fr = idx[b, m0:m1], f[b, m0:m1]
+            n_late = 0
+            for m in range(m1 - m0):  # branch-free: almost no point is late
+                k = max(ir[m], 0)
+                late[n_late] = m
+                n_late += (ir[m] >= 0) & (met[k] > 1) & (s[k] < r * cap)
+            for i in range(n_late):
+                row, into = fr[late[i]], flat[s[ir[late[i]]]]
+                for c in range(row.shape[0]):
+                    into[c] += row[c]
+
+
+@njit(inline="always")
+def _fill_block(table, cells, block):  # type: ignore[no-untyped-def]
+    """block (C, n) = the table rows of cells (n,) down their columns, 0 where a cell is empty (-1)."""
+    for c in range(block.shape[0]):
+        block_row = block[c]
+        for j in range(block_row.shape[0]):
+            block_row[j] = 0.0
+    for j in range(cells.shape[0]):
+        if cells[j] >= 0:
+            row = table[cells[j]]
+            for c in range(block.shape[0]):
+                block[c, j] = row[c]
+
+
+@parallel_kernel
+def _write_out(table, slot, out, stream):  # type: ignore[no-untyped-def]
+    """out (B, C, cells): each cell's table row down its column, 0 for empty cells; parallel over tiles of
+    _CELL_TILE cells, each built as C rows of _CELL_TILE cells. ``stream`` (``out`` 64-byte aligned, cells a
+    whole number of lines): the tile is built in a scratch block and copied out line by line with
+    non-temporal stores, so the output is never read for ownership. The block's rows are one line longer than
+    the tile: 1 KB apart, a cell's C stores down its column would all fall in 4 of L1's 64 sets (LSS write-out
+    0.48 → 0.37 ms warm with the padding). Otherwise the block of ``out`` itself is zeroed and filled. Loops
+    index slices from 0: an index ``k0 + j`` may be negative as far as Numba knows,
+    and its wrap-around test keeps LLVM from vectorising."""
+    b_n, c_n, n_cells = out.shape
     n_tiles = (n_cells + _CELL_TILE - 1) // _CELL_TILE
-    lanes = LINE_BYTES // f.itemsize  # elements per line
+    lanes = LINE_BYTES // out.itemsize  # elements per line
     for t in prange(b_n * n_tiles):
         b = t // n_tiles
         k0 = (t % n_tiles) * _CELL_TILE
         k1 = min(n_cells, k0 + _CELL_TILE)
-        tile_starts = starts[b, k0 : k1 + 1]
-        # the rows of this tile and all later ones, in cell order: prefetch runs across the tile's end
-        rows = order[b, tile_starts[0] : starts[b, n_cells]]
-        acc = np.empty(c_n, f.dtype)
+        tb, cells = table[b].reshape(table.shape[1] * table.shape[2], c_n), slot[b, k0:k1]
         if stream:
-            scratch = np.zeros((c_n, k1 - k0), f.dtype)
-            _sum_tile(f[b], rows, tile_starts, acc, scratch)
+            scratch = np.empty((c_n, _CELL_TILE + lanes), out.dtype)
+            _fill_block(tb, cells, scratch[:, : k1 - k0])
             flat = out[b].reshape(c_n * n_cells)
             for c in range(c_n):
                 line_src = scratch[c]
@@ -118,12 +157,7 @@ def _forward(f, order, starts, out, stream):  # type: ignore[no-untyped-def]
                     stream_line(flat, c * n_cells + k0 + q, line_src, q)
             store_fence()
         else:
-            block = out[b, :, k0:k1]
-            for c in range(c_n):
-                block_row = block[c]
-                for j in range(block_row.shape[0]):
-                    block_row[j] = 0.0
-            _sum_tile(f[b], rows, tile_starts, acc, block)
+            _fill_block(tb, cells, out[b, :, k0:k1])
 
 
 @parallel_kernel
@@ -135,7 +169,7 @@ def _transpose(src, dst):  # type: ignore[no-untyped-def]
         b = t // s_tiles
         s0 = (t % s_tiles) * _TILE
         s1 = min(s_n, s0 + _TILE)
-        src_block, dst_block = src[b, :, s0:s1], dst[b, s0:s1]  # slices: indices from 0 (see ``_forward``)
+        src_block, dst_block = src[b, :, s0:s1], dst[b, s0:s1]  # slices: indices from 0 (see ``_write_out``)
         for r in range(r_n):
             for j in range(s1 - s0):
                 dst_block[j, r] = src_block[r, j]
@@ -157,18 +191,27 @@ def _backward(grad_cells, idx, grad_f):  # type: ignore[no-untyped-def]
                 grad_f[b, m, c] = 0.0
 
 
-def pool_forward(f: torch.Tensor, idx: torch.Tensor, n_cells: int) -> tuple[torch.Tensor, int]:
-    """f (B, M, C), idx (B, M) → ((B, C, n_cells) sums, number of indices outside [-1, n_cells))."""
+def pool_forward(
+    f: torch.Tensor, idx: torch.Tensor, n_cells: int, runs: int | None = None
+) -> tuple[torch.Tensor, int]:
+    """f (B, M, C), idx (B, M) → ((B, C, n_cells) sums, number of indices outside [-1, n_cells)). ``runs``:
+    runs of points summed in parallel (default: Numba's thread count); the result does not depend on it."""
     b, m, c = f.shape
-    idx_np = idx.cpu().numpy()
-    starts = np.empty((b, n_cells + 1), np.int64)
-    order = np.empty((b, m), np.int32)
-    bad = int(_sort_by_cell(idx_np, starts, order))
-    f_np = f.cpu().numpy()
+    idx_np, f_np = idx.cpu().numpy(), f.cpu().numpy()
+    runs = max(1, min(get_num_threads() if runs is None else runs, m))
+    cell_row = np.empty((b, runs, n_cells), np.int32)
+    # each run's table has a row per cell it meets: at most its points, at most all cells (only met rows are
+    # touched, so the untouched rest costs no memory)
+    table = np.empty((b, runs, min(n_cells, -(-m // runs)), c), f_np.dtype)
+    bad = np.empty((b, runs), np.int64)
+    _accumulate(f_np, idx_np, cell_row, table, bad)
     out = line_aligned_empty((b, c, n_cells), f_np.dtype)
-    if not bad:
-        _forward(f_np, order, starts, out, can_stream(out))
-    return torch.from_numpy(out).to(f.device), bad
+    n_bad = int(bad.sum())
+    if not n_bad:
+        slot = np.empty((b, n_cells), np.int32)
+        _merge_runs(f_np, idx_np, cell_row, table, slot, np.empty(n_cells, np.uint8))
+        _write_out(table, slot, out, can_stream(out))
+    return torch.from_numpy(out).to(f.device), n_bad
 
 
 def can_stream(out: np.ndarray) -> bool:

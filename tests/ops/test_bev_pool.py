@@ -140,3 +140,34 @@ def test_streaming_needs_aligned_whole_line_rows() -> None:
     assert not _bev_numba.can_stream(shifted[4 : 4 + 2 * 5 * 768].reshape(2, 5, 768))  # 16 bytes off a line
     assert not _bev_numba.can_stream(line_aligned_empty((2, 5, 667), np.dtype(np.float32)))
     assert not _bev_numba.can_stream(np.zeros((2, 5, 768), np.int32))
+
+
+@pytest.mark.parametrize("runs", [1, 2, 3, 5])
+def test_cells_met_by_several_runs_are_summed_in_input_order(runs: int) -> None:
+    """The forward sums runs of points in parallel, each into its own table; a cell whose points lie in several
+    runs must still be summed in input order. Values 1e8, 1, -1e8, 1, ... make the float32 sum depend on that
+    order (in input order it is 1, summed run by run it is not), and every run meets cell 3 first in the
+    middle of the input."""
+    m, c, grid = 60, 17, (4, 8)
+    idx = torch.randint(0, grid[0] * grid[1], (2, m), generator=torch.Generator().manual_seed(runs))
+    idx[:, ::3] = 3  # cell 3 in every run, interleaved with other cells
+    idx[:, 1::6] = -1  # never a point of cell 3
+    feats = torch.randn(2, m, c, generator=torch.Generator().manual_seed(1))
+    feats[:, ::3] = torch.tensor([1e8, 1.0, -1e8, 1.0] * 5)[:, None].expand(20, c)
+    out, bad = _bev_numba.pool_forward(feats, idx, grid[0] * grid[1], runs=runs)
+    ref = bev_pool_reference(feats[:, :, None, None, None], idx[:, :, None, None], grid)
+    assert bad == 0
+    assert torch.equal(out.view(2, c, *grid), ref)
+    assert torch.all(out[:, :, 3] == 1.0)  # ((((1e8 + 1) - 1e8) + 1) ...) in float32: 1.0
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_a_cell_of_negative_zeros_sums_to_positive_zero(runs: int) -> None:
+    """index_add into zeros gives 0.0 + (-0.0) = +0.0; so must the kernel (a plain copy of the first row
+    would keep -0.0)."""
+    feats = torch.full((1, 4, 16), -0.0)
+    idx = torch.tensor([[0, 0, 1, -1]])
+    out, _ = _bev_numba.pool_forward(feats, idx, 16, runs=runs)
+    ref = bev_pool_reference(feats[:, :, None, None, None], idx[:, :, None, None], (4, 4)).reshape(1, 16, 16)
+    assert not torch.signbit(ref[0, :, :2]).any()
+    assert torch.equal(torch.signbit(out), torch.signbit(ref)) and torch.equal(out, ref)
