@@ -7,8 +7,9 @@ rounds leave each implementation in, where the back-to-back default keeps inputs
 
 voxelize: on the dense path the key pass and the serial head side by side, the parallel tail and the fill
 (point list + row writer); on the hashed path the key pass, the bucket partition, the buckets' grouping, the
-rank of the first-point bitmap, the voxels' numbers, keys and counts (place) and emit; bev_pool: the counting
-sort, the tiled forward kernel and the whole op (forward, no autograd graph). Medians of repeated calls in one
+rank of the first-point bitmap, the voxels' numbers, keys and counts (place) and emit; bev_pool: the forward
+kernel (one call: the runs' sums, their merge, the tiles' write-out) and the whole op (forward, no autograd
+graph). Medians of repeated calls in one
 process (back to back unless ``--cold``); run on a quiet machine.
 """
 
@@ -29,7 +30,6 @@ from sensorfuse.ops import _bev_numba as bn
 from sensorfuse.ops import _voxel_numba as vn
 from sensorfuse.ops import bev_pool, voxelize
 from sensorfuse.ops._grid import VoxelGrid, make_grid
-from sensorfuse.ops._intrinsics import line_aligned_empty
 
 RANGE = (-54.0, -54.0, -5.0, 54.0, 54.0, 3.0)
 GRIDS = {"voxels 0.075": ((0.075, 0.075, 0.2), 10, 120_000), "pillars 0.2": ((0.2, 0.2, 8.0), 32, 40_000)}
@@ -176,21 +176,14 @@ def profile_bev_pool() -> None:
     for name, (n_cam, d, h, w, c) in {"LSS": (6, 41, 8, 22, 64), "BEVDet": (6, 59, 16, 44, 80)}.items():
         idx = lss_geometry(n_cam, d, h, w).reshape(1, -1).numpy()
         f = np.random.default_rng(0).standard_normal((1, idx.shape[1], c)).astype(np.float32)
-        cells, m = 200 * 200, idx.shape[1]
+        cells = 200 * 200
         runs = max(1, numba.get_num_threads())
-        cell_row = np.empty((1, runs, cells), np.int32)
-        table = np.empty((1, runs, min(cells, -(-m // runs)), c), np.float32)
-        bad = np.empty((1, runs), np.int64)
-        t_acc = median_ms(bn._accumulate, f, idx, cell_row, table, bad)
-        slot, met = np.empty((1, cells), np.int32), np.empty(cells, np.uint8)
-        t_merge = median_ms(bn._merge_runs, f, idx, cell_row, table, slot, met)
-        out = line_aligned_empty((1, c, cells), np.float32)
-        t_write = median_ms(bn._write_out, table, slot, out, bn.can_stream(out))
+        t_fwd = median_ms(bn._forward, f, idx, cells, runs)
         feats = torch.from_numpy(f).reshape(1, n_cam, d, h, w, c)
         cell_index = torch.from_numpy(idx).reshape(1, n_cam, d, h, w)
         t_all = median_ms(bev_pool, feats, cell_index, (200, 200))
         print(
-            f"bev_pool {name:6s} accumulate {t_acc:5.2f}  merge runs {t_merge:5.2f}  write out {t_write:5.2f}"
+            f"bev_pool {name:6s} forward kernel (accumulate, merge runs, write out) {t_fwd:5.2f}"
             f"  | whole op {t_all:5.2f} ms"
         )
 
