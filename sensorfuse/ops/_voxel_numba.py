@@ -197,7 +197,10 @@ def _keys(points, lo, size, dims, bucket_bits, count, keys, hist):  # type: igno
 @parallel_kernel
 def _partition(keys, bucket_bits, offsets, part):  # type: ignore[no-untyped-def]
     """Stable counting sort of (key, point index) by bucket; chunk t's points of bucket b go from
-    ``offsets[t, b]`` on. Indices are unsigned or run over slices: no wrap-around tests (see ``_block_keys``)."""
+    ``offsets[t, b]`` on. Indices are unsigned or run over slices: no wrap-around tests (see ``_block_keys``).
+    Each chunk writes ~256 streams at once, more than the hardware prefetcher follows: every store asks for
+    its stream's line two lines (16 rows) ahead, for writing (``tools/ab_voxelize.py``, 0.075 m rows:
+    1.00-1.08x, medians of six runs 1.03x)."""
     for t in prange(offsets.shape[0]):
         pos = offsets[t].astype(np.uint64)
         chunk_keys = keys[t * _CHUNK : (t + 1) * _CHUNK]
@@ -206,6 +209,7 @@ def _partition(keys, bucket_bits, offsets, part):  # type: ignore[no-untyped-def
             if k >= 0:
                 b = np.uint64(_bucket(k, bucket_bits))
                 at = pos[b]
+                prefetch_write(part, (at + np.uint64(16), 0))
                 part[at, 0] = k
                 part[at, 1] = t * _CHUNK + j
                 pos[b] = at + np.uint64(1)
