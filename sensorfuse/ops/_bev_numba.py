@@ -20,7 +20,7 @@ from a zero, so the result is bitwise equal to the reference and independent of 
 Until 2026-12-02 (evening) the points were sorted by cell first and each tile gathered its cells' rows, i.e.
 read the features in cell order, at random (docs/ops.md has that kernel's history).
 Backward: a parallel blocked transpose of the output gradient to cell-major (B, cells, C), then a parallel
-gather of each point's cell row. Outputs are allocated by numpy, which madvises huge pages for large buffers
+gather of each point's cell row. Its outputs are allocated by numpy, which madvises huge pages for large buffers
 (torch.empty does not): the 100 MB feature gradient then costs ~50 page faults instead of ~25,000.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from numba import get_num_threads, njit, prange
 
-from sensorfuse.ops._intrinsics import LINE_BYTES, store_fence, stream_line
+from sensorfuse.ops._intrinsics import LINE_BYTES, line_aligned, store_fence, stream_line
 from sensorfuse.ops._parallel import parallel_kernel
 
 _TILE = 64  # cells per tile of the backward's transpose
@@ -158,16 +158,6 @@ def _write_tile(table, slot, out, stream, t):  # type: ignore[no-untyped-def]
         _fill_block(tb, cells, out[b, :, k0:k1])
 
 
-@njit(inline="always")
-def _line_aligned(b, c, n_cells, f):  # type: ignore[no-untyped-def]
-    """An uninitialised (b, c, n_cells) array of f's dtype whose first element starts a 64-byte line (numpy
-    and Numba align to 16 bytes only)."""
-    n, lanes = b * c * n_cells, LINE_BYTES // f.itemsize
-    buf = np.empty(n + lanes, f.dtype)
-    skip = ((LINE_BYTES - buf.ctypes.data % LINE_BYTES) % LINE_BYTES) // f.itemsize
-    return buf[skip : skip + n].reshape((b, c, n_cells))
-
-
 @parallel_kernel
 def _forward(f, idx, n_cells, runs):  # type: ignore[no-untyped-def]
     """(out (B, C, n_cells) per-cell sums of f (B, M, C) rows, count of indices of idx (B, M) outside
@@ -181,7 +171,7 @@ def _forward(f, idx, n_cells, runs):  # type: ignore[no-untyped-def]
     bad = np.zeros(b_n * runs, np.int64)
     for t in prange(b_n * runs):
         bad[t] = _accumulate_run(f, idx, cell_row, table, t // runs, t % runs)
-    out = _line_aligned(b_n, c_n, n_cells, f)
+    out = line_aligned(b_n * c_n * n_cells, f).reshape((b_n, c_n, n_cells))
     n_bad = bad.sum()
     if n_bad == 0:
         slot = np.empty((b_n, n_cells), np.int32)

@@ -31,13 +31,14 @@ thread after its ``load_acquire`` has read the flag.
 
 from __future__ import annotations
 
+import math
 import platform
 from typing import Any, cast
 
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -216,10 +217,17 @@ def _popcount(typingctx: Any, x: Any) -> Any:
 popcount: Any = intrinsic(_popcount)
 
 
+@njit(cache=True)
+def line_aligned(n, like):  # type: ignore[no-untyped-def]
+    """An uninitialised 1-D array of ``n`` elements of ``like``'s dtype whose first element starts a 64-byte
+    line, for ``stream_line`` (numpy and Numba align to 16 bytes). Callable inside kernels."""
+    size = like.itemsize
+    buf = np.empty(n + LINE_BYTES // size, like.dtype)
+    skip = ((LINE_BYTES - buf.ctypes.data % LINE_BYTES) % LINE_BYTES) // size
+    return buf[skip : skip + n]
+
+
 def line_aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised C-contiguous array whose first element starts a 64-byte line, for ``stream_line``
-    (numpy itself aligns to 16 bytes). Large ones still get numpy's huge-page advice (fewer page faults)."""
-    n, size = int(np.prod(shape)), np.dtype(dtype).itemsize
-    buf = np.empty(n + LINE_BYTES // size, dtype)
-    skip = (-buf.ctypes.data % LINE_BYTES) // size
-    return buf[skip : skip + n].reshape(shape)
+    """``line_aligned`` for a C-contiguous array of any shape, from Python."""
+    out: np.ndarray = line_aligned(math.prod(shape), np.empty(0, dtype)).reshape(shape)
+    return out
