@@ -7,8 +7,8 @@
 The host's speed drifts between runs by more than most changes, so a single run says little; this prints, per
 row, the median and range of our medians, the best peer's median (and which peer was best in how many runs),
 every run's speed-up and times-the-bandwidth-bound with their medians, and how many runs meet the issue's
-targets (>= 2x the best peer, <= 3x the bound; bev_pool >= 5x the torch reference). Runs are taken in the order
-given.
+targets (>= 2x the best peer, <= 3x the bound; bev_pool >= 5x the torch reference). Runs are numbered in the
+natural order of their file names (g2 before g10).
 """
 
 from __future__ import annotations
@@ -50,6 +50,14 @@ def _runs(values: list[float], fmt: str) -> str:
     return " / ".join(format(v, fmt) for v in values)
 
 
+def _which(best_counts: Counter[str], n_runs: int) -> str:
+    """'open3d.ml, 8 of 8' when one peer was always best, else 'mmcv 6, spconv 2'."""
+    if len(best_counts) == 1:
+        ((name, count),) = best_counts.items()
+        return f"{name}, {count} of {n_runs}"
+    return ", ".join(f"{n} {c}" for n, c in best_counts.most_common()) or "-"
+
+
 def voxelize_table(runs: list[dict[str, Any]]) -> list[str]:
     cases = list(dict.fromkeys((r["input"], r["grid"]) for r in runs[0]["voxelize"]))
     lines = [
@@ -71,13 +79,7 @@ def voxelize_table(runs: list[dict[str, Any]]) -> list[str]:
                 name = min(peers, key=peers.__getitem__)
                 best.append(peers[name])
                 which[name] += 1
-        who = (
-            ", ".join(f"{n} {c}" for n, c in which.most_common())
-            if len(which) > 1
-            else next(iter(which), "-")
-        )
-        if len(which) == 1:
-            who = f"{who}, {len(best)} of {len(runs)}"
+        who = _which(which, len(runs))
         n_fast = sum(s >= SPEEDUP_TARGET for s in speedup)
         n_bound = sum(b <= BOUND_TARGET for b in bound)
         best_ms = f"{np.median(best):.2f} ms" if best else "-"

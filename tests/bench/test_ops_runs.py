@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,9 @@ def test_not_a_benchmark_file_names_it(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"voxelize": []}))
     with pytest.raises(SystemExit, match=r"x\.json: field 'bev_pool' missing"):
         ops_runs.main([str(bad)])
+
+
+def test_which_peer_was_best() -> None:
+    assert ops_runs._which(Counter({"open3d.ml": 8}), 8) == "open3d.ml, 8 of 8"
+    assert ops_runs._which(Counter({"spconv": 2, "mmcv": 6}), 8) == "mmcv 6, spconv 2"
+    assert ops_runs._which(Counter(), 8) == "-"
