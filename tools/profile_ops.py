@@ -9,8 +9,7 @@ voxelize: on the dense path the key pass and the serial head side by side, the p
 (point list + row writer); on the hashed path the key pass, the bucket partition, the buckets' grouping, the
 rank of the first-point bitmap, the voxels' numbers, keys and counts (place) and emit; bev_pool: the forward
 kernel (one call: the runs' sums, their merge, the tiles' write-out) and the whole op (forward, no autograd
-graph). Medians of repeated calls in one
-process (back to back unless ``--cold``); run on a quiet machine.
+graph). Medians of repeated calls in one process (back to back unless ``--cold``); run on a quiet machine.
 """
 
 from __future__ import annotations

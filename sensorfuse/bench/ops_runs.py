@@ -43,6 +43,7 @@ def _load(path: str) -> dict[str, Any]:
             raise SystemExit(
                 f"{path}: field {field!r} missing (expected `python -m sensorfuse.bench.ops --out` output)"
             )
+    data["path"] = path  # for the errors below
     return data
 
 
@@ -70,7 +71,7 @@ def voxelize_table(runs: list[dict[str, Any]]) -> list[str]:
         for run in runs:
             rows = {r["impl"]: r for r in run["voxelize"] if (r["input"], r["grid"]) == (inp, grid)}
             if rows.get(OURS, {}).get("status") != "ok":
-                raise SystemExit(f"{inp} / {grid}: no timing of {OURS!r} in one of the runs")
+                raise SystemExit(f"{run['path']}: voxelize {inp} / {grid}: no timing of {OURS!r}")
             ours.append(rows[OURS]["median_ms"])
             speedup.append(rows[OURS]["speedup_vs_best_peer"])
             bound.append(rows[OURS]["x_bandwidth_bound"])
@@ -105,9 +106,7 @@ def bev_pool_table(runs: list[dict[str, Any]]) -> list[str]:
             mine = rows.get(OURS)
             others = [r for name, r in rows.items() if name != OURS]
             if mine is None or not others:
-                raise SystemExit(
-                    f"bev_pool {shape}: our row or the reference row is missing in one of the runs"
-                )
+                raise SystemExit(f"{run['path']}: bev_pool {shape}: our row or the reference row is missing")
             ours.append(mine["forward_ms"])
             ref.append(others[0]["forward_ms"])
             fwd.append(mine["speedup_forward"])

@@ -226,9 +226,9 @@ def pool_forward(
 
 @njit(cache=True)
 def can_stream(out):  # type: ignore[no-untyped-def]
-    """Whether the forward may write ``out`` (B, C, cells) float32/float64 with non-temporal line stores:
-    C-contiguous, 64-byte aligned, and every channel row a whole number of lines (so every tile row starts a
-    line)."""
+    """Whether the forward may write ``out`` (B, C, cells) with non-temporal line stores: C-contiguous, 64-byte
+    aligned, and every channel row a whole number of lines (so every tile row starts a line). ``out`` has the
+    features' dtype, which ``bev_pool`` has checked to be float32 or float64."""
     size = out.itemsize
     return (
         out.flags.c_contiguous

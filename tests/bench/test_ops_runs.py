@@ -77,3 +77,13 @@ def test_which_peer_was_best() -> None:
     assert ops_runs._which(Counter({"open3d.ml": 8}), 8) == "open3d.ml, 8 of 8"
     assert ops_runs._which(Counter({"spconv": 2, "mmcv": 6}), 8) == "mmcv 6, spconv 2"
     assert ops_runs._which(Counter(), 8) == "-"
+
+
+def test_a_run_without_our_timing_is_named(tmp_path: Path) -> None:
+    good = _run(tmp_path / "g1.json", 2.0, {"spconv": 5.0}, 1.0, (1.0, 6.0))
+    bad = tmp_path / "g2.json"
+    data = json.loads(Path(good).read_text())
+    data["voxelize"][0]["status"] = "failed"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match=r"g2\.json: voxelize u / g: no timing of 'sensorfuse numba'"):
+        ops_runs.main([good, str(bad)])
