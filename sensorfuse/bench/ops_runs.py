@@ -127,7 +127,8 @@ def main(argv: list[str]) -> int:
     runs = [_load(p) for p in sorted(argv, key=_natural)]
     bandwidth = [b for r in runs for b in r.get("copy_bandwidth_runs_gbs", [])]
     load = [x for r in runs for x in r.get("loadavg_before", [])[:1]]
-    print(f"{len(runs)} runs; copy bandwidth {min(bandwidth):.1f}–{max(bandwidth):.1f} GB/s", end="")
+    print(f"{len(runs)} runs", end="")
+    print(f"; copy bandwidth {min(bandwidth):.1f}–{max(bandwidth):.1f} GB/s" if bandwidth else "", end="")
     print(f", load average before {min(load):.1f}–{max(load):.1f}" if load else "")
     print()
     print("\n".join(voxelize_table(runs)))

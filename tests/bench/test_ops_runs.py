@@ -87,3 +87,16 @@ def test_a_run_without_our_timing_is_named(tmp_path: Path) -> None:
     bad.write_text(json.dumps(data))
     with pytest.raises(SystemExit, match=r"g2\.json: voxelize u / g: no timing of 'sensorfuse numba'"):
         ops_runs.main([good, str(bad)])
+
+
+def test_runs_without_bandwidth_or_load_still_summarise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "g1.json"
+    data = json.loads(Path(_run(path, 2.0, {"spconv": 5.0}, 1.0, (1.0, 6.0))).read_text())
+    del data["copy_bandwidth_runs_gbs"], data["loadavg_before"]
+    path.write_text(json.dumps(data))
+    assert ops_runs.main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "1 runs"
+    assert "2.50 (**2.50x**; ≥ 2x in 1 of 1)" in out
