@@ -3,7 +3,8 @@
     .venv/bin/python tools/copy_bandwidth.py [--mb 256] [--reps 9]
 
 ``sensorfuse.bench.ops`` sets its bandwidth bound with ``np.copyto`` of 256 MB on one thread (glibc's memcpy,
-which streams copies this large with non-temporal stores: no read for ownership of the destination). A
+which streams copies above its non-temporal threshold, a fraction of the L3 in glibc 2.36, with
+non-temporal stores: no read for ownership of the destination). A
 kernel that writes its output with ordinary stores, as every voxelizer here does, first reads each
 destination line; this prints both, on 1..N threads, as GB/s of read + written bytes (the benchmark's
 convention), medians of ``--reps`` calls. A diagnostic, not a comparison: run it on a quiet machine.
