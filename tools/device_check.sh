@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Issue 4's GPU checks as one short run: the CUDA tests, then the ops benchmark with its GPU part (CUDA
+# voxelize checked identical to the Numba backend and timed against the 0.1 ms target; bev_pool's CUDA
+# forward). Written for a lent GPU machine whose python3 already holds torch with CUDA, numba, numba-cuda,
+# pytest and hypothesis (nothing is installed: such a machine reaches no package index).
+#
+#   bash tools/device_check.sh --prepare   # here, once: the real LiDAR keyframe into .devdata/ (git-ignored)
+#   bash tools/device_check.sh OUT_DIR     # there (the device tool: carry [".devdata"], command with "$OUT")
+#
+# OUT_DIR gets gpu.txt (device, versions), cuda_tests.log, bench.log, ops_gpu.json and ops_gpu.md. Exit
+# status: 2 when torch sees no CUDA device (ALLOW_NO_GPU=1: a dry run of the rest without one), else non-zero
+# when the tests or the benchmark failed. PYTHON overrides the interpreter (default python3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--prepare" ]; then
+  src=${SENSORFUSE_REALDATA:-../shared/realdata}/nuscenes-mini-sample
+  mkdir -p .devdata/nuscenes-mini-sample
+  cp "$src"/*LIDAR_TOP*.pcd.bin .devdata/nuscenes-mini-sample/ || exit 1
+  grep -qx '/.devdata/' .git/info/exclude 2>/dev/null || echo '/.devdata/' >>.git/info/exclude
+  echo "prepared .devdata/ ($(du -sh .devdata | cut -f1)); carry it with the run"
+  exit 0
+fi
+out=${1:?usage: tools/device_check.sh --prepare | OUT_DIR}
+py=${PYTHON:-python3}
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if [ -d .devdata/nuscenes-mini-sample ]; then
+  export SENSORFUSE_REALDATA="$PWD/.devdata"
+else
+  echo "no .devdata/ (run --prepare here first): the benchmark's real-cloud rows are skipped" >&2
+fi
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+  "$py" -c 'import numba, numpy, torch
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+print(f"torch {torch.__version__}, numba {numba.__version__}, numpy {numpy.__version__}, {gpu}")'
+} 2>&1 | tee "$out/gpu.txt"
+if ! "$py" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+  # the point of this run is the GPU: without one the CUDA tests skip and the GPU part is "not measured"
+  echo "no CUDA device seen by torch: stopping (ALLOW_NO_GPU=1 runs the rest anyway, as a dry run)" >&2
+  [ "${ALLOW_NO_GPU:-0}" = 1 ] || exit 2
+fi
+"$py" -m pytest -m cuda tests/ops -p no:cacheprovider 2>&1 | tee "$out/cuda_tests.log"
+tests=${PIPESTATUS[0]}
+"$py" -m sensorfuse.bench.ops --here --out "$out/ops_gpu.json" 2>&1 | tee "$out/bench.log"
+bench=${PIPESTATUS[0]}
+echo "cuda tests: exit $tests; benchmark: exit $bench"
+[ "$tests" = 0 ] && [ "$bench" = 0 ]
