@@ -7,7 +7,8 @@
 #   bash tools/device_check.sh --prepare   # here, once: the real LiDAR keyframe into .devdata/ (git-ignored)
 #   bash tools/device_check.sh OUT_DIR     # there (the device tool: carry [".devdata"], command with "$OUT")
 #
-# OUT_DIR gets gpu.txt (device, versions), cuda_tests.log, bench.log, ops_gpu.json and ops_gpu.md. Exit
+# OUT_DIR gets gpu.txt (device, versions), cuda_tests.log, bench.log, ops_gpu.json and ops_gpu.md, and
+# profile_cuda.txt/.json (tools/profile_cuda.py: host latency, GPU activities and busy time per call). Exit
 # status: 2 when torch sees no CUDA device (ALLOW_NO_GPU=1: a dry run of the rest without one), else non-zero
 # when the tests or the benchmark failed. PYTHON overrides the interpreter (default python3).
 set -uo pipefail
@@ -44,5 +45,7 @@ fi
 tests=${PIPESTATUS[0]}
 "$py" -m sensorfuse.bench.ops --here --out "$out/ops_gpu.json" 2>&1 | tee "$out/bench.log"
 bench=${PIPESTATUS[0]}
-echo "cuda tests: exit $tests; benchmark: exit $bench"
+# diagnostics only (not in the exit status): where a CUDA voxelize call's time goes
+"$py" tools/profile_cuda.py "$out" 2>&1 | tee "$out/profile.log"
+echo "cuda tests: exit $tests; benchmark: exit $bench; profile: exit ${PIPESTATUS[0]}"
 [ "$tests" = 0 ] && [ "$bench" = 0 ]

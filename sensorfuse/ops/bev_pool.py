@@ -132,8 +132,11 @@ def _check(feats: Any, cell_index: Any, grid_hw: Any, backend: str) -> tuple[int
 
 
 def _check_range(cell_index: torch.Tensor, ny: int, nx: int) -> None:
-    if cell_index.numel() and (int(cell_index.min()) < -1 or int(cell_index.max()) >= ny * nx):
-        got = f"[{int(cell_index.min())}, {int(cell_index.max())}]"
+    if not cell_index.numel():
+        return
+    lo, hi = torch.stack(torch.aminmax(cell_index)).tolist()  # one reduction, one host read
+    if lo < -1 or hi >= ny * nx:
+        got = f"[{lo}, {hi}]"
         raise DataError(
             _WHERE, f"values must lie in [-1, {ny * nx}) for grid {ny}x{nx}, got {got}", "cell_index"
         )

@@ -38,8 +38,30 @@ def check_voxelize() -> None:
                 raise SystemExit(f"voxelize {mode} {size}: field {f} differs")
         if a.num_nonfinite != 2 or b.num_nonfinite != 2:
             raise SystemExit(f"voxelize: num_nonfinite {a.num_nonfinite} != 2")
+    # float64 points with three columns; all points out of range; caps exactly at the voxel / point counts
+    pts64 = pts[:, :3].double()
+    n_vox = voxelize(
+        pts64, (1.0, 1.0, 1.0), (-2, -2, -2, 2, 2, 2), 1000, 1000, backend="reference"
+    ).num_voxels
+    more = [
+        (pts64, (1.0, 1.0, 1.0), (-2, -2, -2, 2, 2, 2), 4, n_vox, "hard"),
+        (pts64, (1.0, 1.0, 1.0), (-2, -2, -2, 2, 2, 2), 4, n_vox - 1, "hard"),
+        (pts64, (1.0, 1.0, 1.0), (-2, -2, -2, 2, 2, 2), None, None, "dynamic"),
+        (pts + 10.0, (0.5, 0.5, 0.5), (-2, -2, -2, 2, 2, 2), 2, 30, "hard"),
+    ]
+    for p, size, rng_, max_points, max_voxels, mode in more:
+        args = (p, size, rng_, max_points, max_voxels, mode)
+        a, b = voxelize(*args, backend="cuda"), voxelize(*args, backend="reference")
+        for f in FIELDS:
+            x, y = getattr(a, f), getattr(b, f)
+            if x.dtype != y.dtype or x.shape != y.shape or not torch.equal(x, y):
+                raise SystemExit(
+                    f"voxelize {mode} {p.dtype} caps {max_points}/{max_voxels}: field {f} differs"
+                )
+        if a.num_nonfinite != b.num_nonfinite:
+            raise SystemExit(f"voxelize: num_nonfinite {a.num_nonfinite} != {b.num_nonfinite}")
     empty = voxelize(torch.zeros(0, 4), (0.5, 0.5, 0.5), (-2, -2, -2, 2, 2, 2), 2, 3, backend="cuda")
-    if empty.num_voxels != 0:
+    if empty.num_voxels != 0 or empty.voxels.shape != (0, 2, 4) or empty.point_to_voxel.shape != (0,):
         raise SystemExit("voxelize: empty input gave voxels")
 
 
