@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from sensorfuse.bench.ops import GRIDS, RANGE, uniform_cloud
+from sensorfuse.bench.ops import GRIDS, RANGE, time_cuda_ms, uniform_cloud
 from sensorfuse.ops import voxelize
 
 
@@ -32,18 +32,6 @@ def host_ms(fn: Any, reps: int = 50) -> list[float]:
         t0 = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t0) * 1e3)
-    return out
-
-
-def event_ms(fn: Any, reps: int = 50) -> list[float]:
-    out = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        out.append(float(start.elapsed_time(end)))
     return out
 
 
@@ -89,7 +77,7 @@ def main(argv: list[str]) -> int:
         torch.cuda.synchronize()
         row: dict[str, Any] = {"grid": name}
         row["host_ms_median"] = statistics.median(host_ms(call))
-        row["event_ms_median"] = statistics.median(event_ms(call))
+        row["event_ms_median"] = statistics.median(time_cuda_ms(call))
         text.append(
             f"\n## {name}: host {row['host_ms_median']:.3f} ms, CUDA events {row['event_ms_median']:.3f} ms"
         )
