@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -33,6 +35,33 @@ def test_cuda_voxelize_equals_reference(
     for f in FIELDS:
         assert torch.equal(getattr(a, f), getattr(b, f)), f
         np.testing.assert_array_equal(getattr(a, f).cpu().numpy(), getattr(c, f), err_msg=f)
+
+
+@pytest.mark.cuda
+def test_cuda_voxelize_on_a_side_stream_synchronises_once() -> None:
+    """Kernels run on torch's current stream (here not the default one) and a call reads the host once."""
+    rng = np.random.default_rng(1)
+    pts = torch.from_numpy(
+        rng.uniform((-60, -60, -6, 0), (60, 60, 4, 1), (100_000, 4)).astype(np.float32)
+    ).cuda()
+    args = ((0.2, 0.2, 8.0), (-54, -54, -5, 54, 54, 3), 32, 40_000)
+    ref = voxelize(pts, *args, backend="reference")
+    voxelize(pts, *args)  # compile the kernels, cache the grid on the device
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            got = voxelize(pts, *args)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) == 1, syncs
+    for f in FIELDS:
+        assert torch.equal(getattr(got, f), getattr(ref, f)), f
 
 
 @pytest.mark.cuda
