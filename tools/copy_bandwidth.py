@@ -13,12 +13,13 @@ convention), medians of ``--reps`` calls. A diagnostic, not a comparison: run it
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numba
 import numpy as np
 from numba import njit, prange
+
+from sensorfuse.bench.ops import time_ms
 
 
 @njit(parallel=True)
@@ -31,16 +32,6 @@ def _copy_ordinary_stores(dst, src):  # type: ignore[no-untyped-def]
         dst[t * per : min(n, (t + 1) * per)] = src[t * per : min(n, (t + 1) * per)]
 
 
-def _median_s(fn: Callable[[], object], reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -48,17 +39,21 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=256, help="bytes per array, MB (default 256)")
     parser.add_argument("--reps", type=int, default=9, help="timed calls per row (default 9)")
     args = parser.parse_args()
+
+    def _median_s(fn: Callable[[], object]) -> float:
+        return float(np.median(time_ms(fn, min_reps=args.reps, budget_s=0.0, warmup=1))) / 1e3
+
     src = np.ones(args.mb * 2**20 // 8)
     dst = np.empty_like(src)
     moved = 2 * src.nbytes
 
     print("| copy | threads | GB/s (read + write) |\n|---|---:|---:|")
-    gbs = moved / _median_s(lambda: np.copyto(dst, src), args.reps) / 1e9
+    gbs = moved / _median_s(lambda: np.copyto(dst, src)) / 1e9
     print(f"| np.copyto (the benchmark's bound; non-temporal stores) | 1 | {gbs:.1f} |")
     default_threads = numba.get_num_threads()
     for n_threads in range(1, default_threads + 1):
         numba.set_num_threads(n_threads)
-        gbs = moved / _median_s(lambda: _copy_ordinary_stores(dst, src), args.reps) / 1e9
+        gbs = moved / _median_s(lambda: _copy_ordinary_stores(dst, src)) / 1e9
         print(f"| Numba slice copy (ordinary stores) | {n_threads} | {gbs:.1f} |")
     numba.set_num_threads(default_threads)
 

@@ -11,28 +11,17 @@ a CUDA device. Each part is guarded: a profiler problem is reported, not fatal, 
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sensorfuse.bench.ops import GRIDS, RANGE, time_cuda_ms, uniform_cloud
+from sensorfuse.bench.ops import GRIDS, RANGE, time_cuda_ms, time_ms, uniform_cloud
 from sensorfuse.ops import voxelize
-
-
-def host_ms(fn: Any, reps: int = 50) -> list[float]:
-    """Host clock per call, each call after the previous one has returned (it synchronises itself)."""
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
+from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
 
 
 def profile(fn: Any, calls: int = 10) -> tuple[str, dict[str, Any]]:
@@ -76,7 +65,8 @@ def main(argv: list[str]) -> int:
             call()
         torch.cuda.synchronize()
         row: dict[str, Any] = {"grid": name}
-        row["host_ms_median"] = statistics.median(host_ms(call))
+        # host clock per call (each call synchronises itself before it returns)
+        row["host_ms_median"] = statistics.median(time_ms(call, min_reps=50, budget_s=0.0, warmup=0))
         row["event_ms_median"] = statistics.median(time_cuda_ms(call))
         text.append(
             f"\n## {name}: host {row['host_ms_median']:.3f} ms, CUDA events {row['event_ms_median']:.3f} ms"
@@ -89,9 +79,9 @@ def main(argv: list[str]) -> int:
         except Exception:  # the profiler is a diagnostic: keep the timings whatever it does
             text.append("profiler failed:\n" + traceback.format_exc())
         result["rows"].append(row)
-        print(text[-1] if "profiler failed" in text[-1] else f"{name}: {row}", flush=True)
-    (out / "profile_cuda.txt").write_text("\n".join(text) + "\n")
-    (out / "profile_cuda.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"{name}: {row}", flush=True)
+    atomic_write_text(out / "profile_cuda.txt", "\n".join(text) + "\n")
+    atomic_write_json(out / "profile_cuda.json", result, indent=2)
     print("\n".join(text))
     return 0
 

@@ -198,13 +198,15 @@ def voxelize_cuda(
     launch(_assign, n, a_slot, t_first, t_count, a_keys, a_rank, v_alloc, a_p2v, kernel_arg(sort_key),
            a_vkey, a_vcount, a_stats)  # fmt: skip
     v_end = torch.cumsum(v_count, 0)  # voxel v's points end at v_end[v] in the sorted order
+    a_end = kernel_arg(v_end)
     if hard:
         sorted_v, order = torch.sort(sort_key, stable=True)
-        a_order, a_end = kernel_arg(order), kernel_arg(v_end)
+        a_order = kernel_arg(order)
         launch(_slots, n, kernel_arg(sorted_v), a_order, a_end, a_vcount, v_alloc, max_points, a_p2v)
     else:
-        order = p2v  # not read: dynamic mode gathers no rows (int64, as in hard mode: one compiled kernel)
-        a_order, a_end = kernel_arg(order), kernel_arg(v_end)
+        a_order = (
+            a_p2v  # not read: dynamic mode gathers no rows (int64, as in hard mode: one compiled kernel)
+        )
     voxels = torch.empty((v_alloc, p_out, c), dtype=points.dtype, device=dev)
     coords = torch.empty((v_alloc, 3), dtype=torch.int32, device=dev)
     num_points = torch.empty(v_alloc, dtype=torch.int32, device=dev)
