@@ -2,8 +2,8 @@
 
 Reference frame = LIDAR_TOP at the keyframe (``ref``). Every sensor is brought there through the
 global frame at its own timestamp. A bad or missing sensor raises :class:`DataError` (``on_missing=
-"raise"``) or, with ``on_missing="drop_sensor"``, is recorded in ``meta.missing[channel]`` and left
-out: a camera gets ``present=False``; a modality whose sensors are all missing is ``None``.
+"raise"``) or, with ``on_missing="drop_sensor"``, is recorded in ``meta.missing[channel]`` as
+``"<reason>: <detail>"`` (counted by :class:`~sensorfuse.data.accounting.MissingTally`) and left out: a camera gets ``present=False``; a modality whose sensors are all missing is ``None``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TypeVar
 import numpy as np
 
 from sensorfuse.classes import LIDAR
+from sensorfuse.data.accounting import missing_from_error
 from sensorfuse.data.chain import ego_from_sensor, existing_file, global_from_ego, global_from_sensor
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.gt import load_gt
@@ -35,7 +36,7 @@ def _guard(missing: dict[str, str], channel: str, cfg: SampleConfig, fn: Callabl
     except DataError as e:
         if cfg.on_missing == "raise":
             raise
-        missing[channel] = str(e)
+        missing[channel] = missing_from_error(e)
         return None
 
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from sensorfuse.classes import LIDAR, MODALITIES
+from sensorfuse.data.accounting import INTENDED, missing_entry
 from sensorfuse.errors import ConfigError
 from sensorfuse.geometry import Transform
 from sensorfuse.structures import PointCloud, SensorSample
 
-MODALITIES = ("lidar", "camera", "radar")
 #: Elevation of the lowest ring and ring spacing of a 32-beam HDL-32E (degrees): used to bin points into
 #: rings when the merged cloud carries no ring index.
 HDL32_LOWEST_DEG = -30.67
@@ -60,7 +61,10 @@ def restrict(sample: SensorSample, sensors: Sequence[str]) -> SensorSample:
     if not drop:
         return sample
     out = sample.without(*drop)
-    out.meta = replace(sample.meta, missing={**sample.meta.missing, **{m: "not used" for m in drop}})
+    out.meta = replace(
+        sample.meta,
+        missing={**sample.meta.missing, **{m: missing_entry(INTENDED, "sensor subset") for m in drop}},
+    )
     return out
 
 
@@ -86,7 +90,15 @@ def hide_camera(sample: SensorSample, channel: str) -> SensorSample:
     present = cams.present.copy()
     present[cams.channels.index(channel)] = False
     out = replace(sample, cameras=replace(cams, present=present))
-    out.meta = replace(sample.meta, missing={**sample.meta.missing, channel: "hidden (robustness)"})
+    out.meta = replace(
+        sample.meta, missing={**sample.meta.missing, channel: missing_entry(INTENDED, "hidden (robustness)")}
+    )
+    return out
+
+
+def _drop_lidar(sample: SensorSample, detail: str) -> SensorSample:
+    out = sample.without("lidar")
+    out.meta = replace(sample.meta, missing={**sample.meta.missing, LIDAR: missing_entry(INTENDED, detail)})
     return out
 
 
@@ -101,18 +113,24 @@ def stale_lidar(
     if sample.lidar is None:
         return sample
     if not prev_token:
-        out = sample.without("lidar")
-        out.meta = replace(sample.meta, missing={**sample.meta.missing, "LIDAR_TOP": "stale: no older sweep"})
-        return out
+        return _drop_lidar(sample, "stale (robustness): no older sweep")
     old = load(prev_token)
     if old.lidar is None:
-        return sample.without("lidar")
+        return _drop_lidar(
+            sample, f"stale (robustness): the previous keyframe has no LiDAR ({old.meta.missing})"
+        )
     ref_from_old_ref = Transform(sample.meta.global_from_ref).inverse() @ Transform(old.meta.global_from_ref)
     pts = old.lidar.points.copy()
     pts[:, :3] = ref_from_old_ref.apply(pts[:, :3].astype(np.float64)).astype(np.float32)
     pts[:, 4] += (sample.meta.timestamp - old.meta.timestamp) * 1e-6
     out = replace(sample, lidar=PointCloud(pts))
-    out.meta = replace(sample.meta, missing={**sample.meta.missing, "LIDAR_TOP": "stale (previous keyframe)"})
+    out.meta = replace(
+        sample.meta,
+        missing={
+            **sample.meta.missing,
+            LIDAR: missing_entry(INTENDED, "stale (robustness): previous keyframe"),
+        },
+    )
     return out
 
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from sensorfuse.data.accounting import missing_from_error
 from sensorfuse.classes import LIDAR
 from sensorfuse.data.chain import ego_from_sensor, global_from_sensor
 from sensorfuse.data.config import SampleConfig
@@ -54,7 +55,7 @@ def _guarded(missing: dict[str, str], channel: str, fn: Callable[[], T]) -> T | 
     try:
         return fn()
     except DataError as e:
-        missing[channel] = f"bad data: {e}"
+        missing[channel] = missing_from_error(e)
         return None
 
 
