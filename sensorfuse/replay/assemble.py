@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from sensorfuse.data.accounting import missing_from_error
 from sensorfuse.classes import LIDAR
+from sensorfuse.data.accounting import missing_from_error
 from sensorfuse.data.chain import ego_from_sensor, global_from_sensor
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.gt import load_gt
