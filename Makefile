@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup sysdeps demo test test-slow test-cuda lint typecheck bench bench-ops bench-load bench-detect bench-latency clean
+.PHONY: setup sysdeps demo test test-slow test-cuda fuzz lint typecheck bench bench-ops bench-load bench-detect bench-latency clean
 
 $(BIN)/.stamp: pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,11 @@ test: setup lint typecheck
 
 test-slow: setup
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_ARGS)
+
+# The readers' fuzz harness for as long as asked (make test runs it with 40 inputs per reader).
+FUZZ_EXAMPLES ?= 5000
+fuzz: setup
+	SENSORFUSE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider --hypothesis-show-statistics
 
 test-cuda: setup
 	$(BIN)/python -m pytest -m "cuda" $(PYTEST_ARGS)
