@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
 from sensorfuse.errors import SensorfuseError
@@ -25,6 +27,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("sensorfuse.bench.cli", "benchmarks: latency per fusion stage, ops, loading"),
     "demo": ("sensorfuse.demo", "the whole pipeline end to end on the embedded synthetic world"),
 }
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` and staging-folder cleanup runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -55,9 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module = importlib.import_module(COMMANDS[args.command][0])
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        module = importlib.import_module(COMMANDS[args.command][0])
         return int(module.run(args) or 0)
     except SensorfuseError as e:
         print(f"sensorfuse {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"sensorfuse {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"sensorfuse {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    except BrokenPipeError:  # `sensorfuse ... | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

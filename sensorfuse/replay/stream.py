@@ -94,13 +94,23 @@ def scene_messages(index: NuScenesIndex, scene_name: str) -> SceneStream:
 
 # -- fault injection -------------------------------------------------------------------------------------------
 def parse_duration_us(text: str, what: str) -> int:
-    """``'4s'``, ``'80ms'``, ``'1500us'``, ``'2.5'`` (seconds) → µs; :class:`ConfigError` otherwise."""
+    """``'4s'``, ``'80ms'``, ``'1500us'`` (or ``µs``) → µs. The unit is required: a bare ``80`` could mean
+    80 ms as well as 80 s.
+
+    Raises:
+        ConfigError: naming ``what`` (the option and its value), the duration and the accepted units.
+    """
     m = _DURATION.match(text)
-    if not m:
+    if m is not None and m.group(2) is None:
         raise ConfigError(
-            f"{what}: cannot read duration {text!r}; expected a number with unit s, ms or us (e.g. 4s, 80ms)"
+            f"{what}: duration {text.strip()!r} has no unit; expected a number with a unit, us, ms or s "
+            f"(e.g. {text.strip()}ms)"
         )
-    return round(float(m.group(1)) * _UNIT_US[m.group(2) or "s"])
+    if m is None:
+        raise ConfigError(
+            f"{what}: cannot read duration {text!r}; expected a number with a unit, us, ms or s (e.g. 4s, 80ms)"
+        )
+    return round(float(m.group(1)) * _UNIT_US[m.group(2)])
 
 
 def _check_channel(channel: str, spec: str, option: str) -> str:

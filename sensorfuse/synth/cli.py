@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sensorfuse.classes import DETECTION_CLASSES
@@ -50,8 +51,13 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sensorfuse.synth.generate import generate
+    """Generate; Ctrl-C stops the workers, removes the staging folder and exits with 130 (128 + SIGINT)."""
+    try:
+        from sensorfuse.synth.generate import generate
 
-    summary = generate(args.out, config_from_args(args), overwrite=args.overwrite)
+        summary = generate(args.out, config_from_args(args), overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"sensorfuse synth: interrupted: nothing written to {args.out}", file=sys.stderr)
+        return 130
     print(summary.format())
     return 0

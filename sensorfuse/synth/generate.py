@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +30,11 @@ from sensorfuse.synth.config import SynthConfig, scene_names, token
 from sensorfuse.synth.scene import SceneCtx, actor_colors, build_world, generate_scene
 from sensorfuse.synth.tables import Tables, static_tables
 from sensorfuse.synth.taxonomy import TAXONOMY
-from sensorfuse.utils.atomic import atomic_dir
+from sensorfuse.utils.atomic import atomic_dir, clean_stale
 
 T0_US = 1_533_000_000_000_000  # 2018-07-31, like the real logs
+#: one scene's table records and sweeps per channel
+SceneResult = tuple[dict[str, list[dict[str, Any]]], dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ def _check_out(out_dir: Path, overwrite: bool) -> None:
 
 def _scene_job(
     job: tuple[SynthConfig, int, str, str, Path, dict[str, str], dict[str, np.ndarray]],
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+) -> SceneResult:
     """Generate one scene (in a worker process); returns its table records and sweeps per channel."""
     cfg, index, name, split, root, cs_tokens, intrinsics = job
     cv2.setNumThreads(1)
@@ -95,10 +102,85 @@ def _scene_job(
     return tables.records, counts
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Set up a scene worker: Ctrl-C is the parent's to handle, and the worker dies with its parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _kill_me_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+def _kill_me_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return (
+            int(ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)) == 0
+        )
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Where there is no ``prctl``: exit once the parent is gone (this process is then re-parented)."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C in this block (main thread only); processes started here inherit the ignoring."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def _scene_results(jobs: list[Any], workers: int) -> Iterator[Iterable[SceneResult]]:
+    """The scenes' results in scene order, computed here or by ``workers`` spawned processes.
+
+    The workers die with this process however it dies (:func:`_worker_init`), ignore Ctrl-C (the terminal
+    sends it to them too; the parent stops them), and are killed at once when the caller's block raises
+    (Ctrl-C included), so that none writes into a staging folder that is being removed.
+    """
+    if workers <= 1:
+        yield map(_scene_job, jobs)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with _sigint_ignored():  # the workers start ignoring Ctrl-C, even before their initializer runs
+        pool = ProcessPoolExecutor(workers, ctx, initializer=_worker_init, initargs=(os.getpid(),))
+        results = pool.map(_scene_job, jobs)  # submits every job, which starts all the workers
+    try:
+        yield results
+    except BaseException:
+        processes = list(
+            (pool._processes or {}).values()
+        )  # no public API kills a ProcessPoolExecutor's workers
+        for p in processes:
+            p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for p in processes:
+            p.join(timeout=5)
+        raise
+    pool.shutdown()
+
+
 def generate(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False) -> SynthSummary:
     """Generate the world described by ``cfg`` into ``out_dir`` (built atomically)."""
     cfg.validate()
     out_dir = Path(out_dir)
+    clean_stale(out_dir)  # what killed runs left (a swap killed half-way may even bring out_dir back)
     _check_out(out_dir, overwrite)
     rig = load_rig(cfg.rig_path)
     if len(rig.channels("lidar")) != 1:
@@ -123,20 +205,16 @@ def generate(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False) -> 
             for index, (name, split) in enumerate(names)
         ]
         workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
-        bar = tqdm(total=len(jobs), desc="synth scenes", disable=not cfg.progress)
-        if workers <= 1:
-            results: Iterable[tuple[dict[str, list[dict[str, Any]]], dict[str, int]]] = map(_scene_job, jobs)
-        else:  # scenes are independent (own seed): generate them in parallel, merge in scene order
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            results = pool.map(_scene_job, jobs)
-        for records, counts in results:
-            for table, recs in records.items():
-                tables.records[table].extend(recs)
-            sweeps.update(counts)
-            bar.update(1)
-        bar.close()
-        if workers > 1:
-            pool.shutdown()
+        # scenes are independent (own seed): generate them in parallel, merge in scene order
+        with (
+            _scene_results(jobs, workers) as results,
+            tqdm(total=len(jobs), desc="synth scenes", disable=not cfg.progress) as bar,
+        ):
+            for records, counts in results:
+                for table, recs in records.items():
+                    tables.records[table].extend(recs)
+                sweeps.update(counts)
+                bar.update(1)
         splits = {"train": [n for n, s in names if s == "train"], "val": [n for n, s in names if s == "val"]}
         if cfg.splits_path is not None:
             (root / cfg.version).mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ def test_messages_are_in_timestamp_order_across_sensors() -> None:
 
 @pytest.mark.parametrize(
     ("text", "us"),
-    [("4s", 4_000_000), ("80ms", 80_000), ("1500us", 1500), ("2.5", 2_500_000), ("0.5s", 500_000)],
+    [("4s", 4_000_000), ("80ms", 80_000), ("1500us", 1500), ("2.5s", 2_500_000), ("0.5s", 500_000)],
 )
 def test_parse_duration(text: str, us: int) -> None:
     assert parse_duration_us(text, "x") == us
