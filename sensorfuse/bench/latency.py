@@ -1,9 +1,9 @@
-"""Per-stage latency of the fusion detector (batch 1), shared by ``sensorfuse bench latency`` and replay.
+"""Per-stage latency of the fusion detector (batch 1): ``sensorfuse bench latency``.
 
-:class:`TimedModel` runs a :class:`~sensorfuse.models.FusionDetector` stage by stage (the detector's own stage
-methods, in the order of ``FusionDetector.extract`` + ``decode``) under a
-:class:`~sensorfuse.bench.timing.StageTimer`, so ``voxelize``, ``lidar_encoder``, ``camera_encoder``,
-``view_transform``, ``radar_encoder``, ``fuser``, ``head`` and ``postprocess`` are timed separately.
+The model runs through :class:`~sensorfuse.engine.runner.ModelRunner` (the runner replay uses too), which calls
+``FusionDetector.predict`` with a :class:`~sensorfuse.utils.timing.StageTimer` as its stage hook, so
+``voxelize``, ``lidar_encoder``, ``camera_encoder``, ``view_transform``, ``radar_encoder``, ``fuser``, ``head``
+and ``postprocess`` are timed separately inside the very code ``predict`` runs.
 
 :func:`measure` runs warm-up frames, then N timed frames, on one config and sensor subset. With a dataroot
 each frame also loads a real keyframe (``load``: :func:`sensorfuse.data.load_sample` + collate + copy to the
@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from sensorfuse.bench.timing import StageTimer, TimingSummary
 from sensorfuse.classes import MODALITIES
 from sensorfuse.data.config import SampleConfig
+from sensorfuse.engine.runner import ModelRunner, synthetic_sample
 from sensorfuse.errors import ConfigError
-from sensorfuse.structures import (
-    Boxes3D,
-    CameraSet,
-    FusionBatch,
-    PointCloud,
-    RadarPoints,
-    SampleMeta,
-    SensorSample,
-    collate,
-)
+from sensorfuse.structures import SensorSample
+from sensorfuse.utils.timing import StageTimer, TimingSummary, markdown_table, plot_stacked
 
 log = logging.getLogger(__name__)
 
@@ -68,136 +58,6 @@ TINY_OVERRIDES: tuple[str, ...] = (
     "data.sample.lidar_sweeps=1",
     "data.sample.radar_sweeps=1",
 )
-
-
-class TimedModel:
-    """A detector (eval mode, on ``device``) whose prediction is timed stage by stage.
-
-    Args:
-        model: a :class:`sensorfuse.models.FusionDetector`.
-        sample_config: how its inputs are loaded (image size, sweeps) — from the training config.
-        device: ``cpu`` / ``cuda`` / ``cuda:N``.
-        sensors: the modalities to use (default: all the model has).
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        sample_config: SampleConfig,
-        device: str = "cpu",
-        sensors: Iterable[str] | None = None,
-    ) -> None:
-        import torch
-
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(
-                f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})"
-            )
-        self.device = device
-        self.model = model.to(device).eval()
-        self.sample_config = sample_config
-        self.sensors = tuple(sensors) if sensors is not None else tuple(model.sensors)
-
-    @staticmethod
-    def from_checkpoint(
-        path: str | Path, device: str = "cpu", sensors: Iterable[str] | None = None
-    ) -> TimedModel:
-        """Load a training checkpoint through the engine (``weights_only=True``), with its sample settings."""
-        import torch
-
-        from sensorfuse.engine.evaluate import load_model
-
-        model, cfg = load_model(path, torch.device("cpu"))
-        return TimedModel(model, cfg.data.sample, device, sensors)
-
-    def predict_batch(self, batch: FusionBatch, timer: StageTimer) -> list[Boxes3D]:
-        """The detector's stages on ``batch`` (already on the device), each under its timer stage."""
-        import torch
-
-        from sensorfuse.models.validate import check_batch
-
-        m = self.model
-        with torch.inference_mode():
-            check_batch(batch)
-            present = m.active(batch, self.sensors)
-            if not present:
-                return [Boxes3D.empty() for _ in range(batch.batch_size)]
-            feats: dict[str, torch.Tensor] = {}
-            for mod in ("lidar", "radar"):
-                if mod in present:
-                    with timer.stage("voxelize"):
-                        vox = m.voxelize(batch, mod, present[mod])
-                    with timer.stage(f"{mod}_encoder"):
-                        feats[mod] = m.encode_points(mod, vox)
-            if "camera" in present:
-                with timer.stage("camera_encoder"):
-                    img = m.camera_backbone(batch, present["camera"])
-                with timer.stage("view_transform"):
-                    feats["camera"], _ = m.view_transform(batch, present["camera"], img)
-            with timer.stage("fuser"):
-                fused = m.fuse(feats, present)
-            with timer.stage("head"):
-                out = m.head_forward(fused)
-            with timer.stage("postprocess"):
-                boxes: list[Boxes3D] = m.decode(out)
-        anything = torch.stack(list(present.values())).any(0).tolist()
-        return [b if ok else Boxes3D.empty() for b, ok in zip(boxes, anything, strict=True)]
-
-    def warmup(self, frames: int = 1) -> None:
-        """Untimed predictions on a synthetic sample (JIT compilation, allocator and cuDNN warm-up)."""
-        sample = synthetic_sample(self.sample_config, n_lidar=20_000)
-        timer = StageTimer(self.device)  # stages outside a frame are not recorded
-        for _ in range(frames):
-            self.predict_sample(sample, timer)
-
-    def predict_sample(self, sample: SensorSample, timer: StageTimer) -> Boxes3D:
-        """One sample: collate + copy to the device (timed as ``load``), then :meth:`predict_batch`."""
-        with timer.stage("load"):
-            batch = collate([sample]).to(self.device)
-        return self.predict_batch(batch, timer)[0]
-
-
-def synthetic_sample(
-    cfg: SampleConfig, n_lidar: int | None = None, n_radar: int | None = None, seed: int = 0
-) -> SensorSample:
-    """A fixed sample of nuScenes-like size: LiDAR points in ±50 m, radar points, the config's cameras.
-
-    Default sizes follow the config: a real LIDAR_TOP sweep has ~34k points (``cfg.lidar_sweeps`` merged);
-    each radar gives ~60 unfiltered points per sweep (``len(cfg.radars) * cfg.radar_sweeps`` sweeps).
-    """
-    n_lidar = 34_000 * cfg.lidar_sweeps if n_lidar is None else n_lidar
-    n_radar = 60 * len(cfg.radars) * cfg.radar_sweeps if n_radar is None else n_radar
-    rng = np.random.default_rng(seed)
-    lidar = np.zeros((n_lidar, 5), np.float32)
-    lidar[:, :2] = rng.uniform(-50, 50, (n_lidar, 2))
-    lidar[:, 2] = rng.uniform(-2, 2, n_lidar)
-    lidar[:, 3] = rng.uniform(0, 255, n_lidar)
-    lidar[:, 4] = rng.integers(0, 10, n_lidar) * 0.05
-    radar = np.zeros((n_radar, 7), np.float32)
-    radar[:, :2] = rng.uniform(-60, 60, (n_radar, 2))
-    radar[:, 3:5] = rng.normal(0, 3, (n_radar, 2))
-    radar[:, 5] = rng.uniform(-5, 30, n_radar)
-    h, w = cfg.image_size
-    n = len(cfg.cameras)
-    k = np.array([[w * 0.8, 0, w / 2], [0, w * 0.8, h / 2], [0, 0, 1]], np.float32)
-    yaws = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    cam_from_ref = np.stack([_cam_looking(y) for y in yaws]).astype(np.float32)
-    cams = CameraSet(
-        tuple(cfg.cameras), rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8), np.repeat(k[None], n, 0),
-        cam_from_ref, np.ones(n, bool),
-    )  # fmt: skip
-    meta = SampleMeta("synthetic", "synthetic", 0, np.eye(4), np.eye(4))
-    return SensorSample(meta, PointCloud(lidar), RadarPoints(radar), cams)
-
-
-def _cam_looking(yaw: float) -> np.ndarray:
-    """cam_from_ref of a camera at the origin looking along ``yaw`` in the xy plane (OpenCV camera axes)."""
-    fwd = np.array([np.cos(yaw), np.sin(yaw), 0.0])
-    right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
-    down = np.array([0.0, 0.0, -1.0])
-    m = np.eye(4)
-    m[:3, :3] = np.stack([right, down, fwd])
-    return m
 
 
 @dataclass(frozen=True)
@@ -244,7 +104,7 @@ class _Loader:
 
 
 def measure(
-    model: TimedModel, frames: int, warmup: int, inputs: BenchInputs, meta: dict[str, Any] | None = None
+    model: ModelRunner, frames: int, warmup: int, inputs: BenchInputs, meta: dict[str, Any] | None = None
 ) -> TimingSummary:
     """Warm up, then time ``frames`` frames (batch 1); returns the per-stage summary."""
     if frames < 1 or warmup < 0:
@@ -327,22 +187,21 @@ def _configs(args: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def _model(cfg: Any, args: Any) -> TimedModel:
+def _model(cfg: Any, args: Any) -> ModelRunner:
     import torch
 
     from sensorfuse.models.build import build_detector
 
     if args.checkpoint is not None:
-        return TimedModel.from_checkpoint(args.checkpoint, args.device)
+        return ModelRunner.from_checkpoint(args.checkpoint, args.device)
     torch.manual_seed(0)
-    return TimedModel(build_detector(cfg.model), cfg.data.sample, args.device)
+    return ModelRunner(build_detector(cfg.model), cfg.data.sample, args.device)
 
 
 def run_latency(args: Any, command: str) -> dict[str, TimingSummary]:
     """Time every (config, sensor subset); write ``latency.json``, ``latency.md`` and ``latency.png``."""
     import torch
 
-    from sensorfuse.bench.timing import markdown_table, plot_stacked
     from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
 
     if args.threads is not None:

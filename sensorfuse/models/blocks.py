@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sensorfuse.errors import ConfigError
+from sensorfuse.models.parts import Encoder, ShapeSpec
 
 
 def conv_bn_relu(c_in: int, c_out: int, k: int = 3, stride: int = 1) -> nn.Sequential:
@@ -79,7 +80,7 @@ class BEVBackbone(nn.Module):
         return self.out(self.stages(x))
 
 
-class ImageBackbone(nn.Module):
+class ImageBackbone(Encoder):
     """ResNet-style image backbone with a two-level neck; (B, 3, H, W) float → (B, out_channels, H/s, W/s).
 
     Stem (3x3 stride 2 + 3x3 stride 2) gives stride 4; stage ``i`` of ``stage_channels`` has stride
@@ -103,6 +104,9 @@ class ImageBackbone(nn.Module):
         self.out_channels = out_channels
         self.stride = 4 * 2 ** (len(stage_channels) - 2)
 
+    def output_shape(self) -> ShapeSpec:
+        return ShapeSpec(self.out_channels, stride=self.stride)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = []
         y = self.stem(x)
@@ -114,7 +118,7 @@ class ImageBackbone(nn.Module):
         return self.fuse(lat + top)
 
 
-class TorchvisionBackbone(nn.Module):
+class TorchvisionBackbone(Encoder):
     """torchvision ResNet-18 (random init) to stride 16 + neck; only when ``import torchvision`` works."""
 
     def __init__(self, out_channels: int) -> None:
@@ -130,6 +134,9 @@ class TorchvisionBackbone(nn.Module):
         self.neck = conv_bn_relu(256, out_channels)
         self.out_channels = out_channels
         self.stride = 16
+
+    def output_shape(self) -> ShapeSpec:
+        return ShapeSpec(self.out_channels, stride=self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.neck(self.body(x))

@@ -18,6 +18,7 @@ from torch import nn
 
 from sensorfuse.models.blocks import ImageBackbone, TorchvisionBackbone, conv_bn_relu, res_stage
 from sensorfuse.models.grid import BEVGridSpec
+from sensorfuse.models.parts import Encoder, ShapeSpec
 from sensorfuse.ops import bev_pool
 
 _MEAN = (0.485, 0.456, 0.406)
@@ -32,7 +33,9 @@ class CameraBEV:
     depth_logits: torch.Tensor
 
 
-class CameraEncoder(nn.Module):
+class CameraEncoder(Encoder):
+    """Images → camera BEV (B, out_channels, ny, nx) on the detector's grid; ``backbone`` declares its channels."""
+
     depths: torch.Tensor  # (D,) bin centres, metres
     mean: torch.Tensor
     std: torch.Tensor
@@ -40,7 +43,7 @@ class CameraEncoder(nn.Module):
     def __init__(
         self,
         grid: BEVGridSpec,
-        backbone: nn.Module,
+        backbone: Encoder,
         depth_min: float,
         depth_max: float,
         depth_step: float,
@@ -50,7 +53,7 @@ class CameraEncoder(nn.Module):
         super().__init__()
         self.grid = grid
         self.backbone = backbone
-        c_in: int = backbone.out_channels  # type: ignore[assignment]
+        c_in = backbone.output_shape().channels
         n_bins = round((depth_max - depth_min) / depth_step)
         self.register_buffer(
             "depths",
@@ -66,6 +69,9 @@ class CameraEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1) * 255, persistent=False)
         self.out_channels = out_channels
         self.num_bins = n_bins
+
+    def output_shape(self) -> ShapeSpec:
+        return ShapeSpec(self.out_channels, grid=self.grid)
 
     def image_features(self, images: torch.Tensor, cam_present: torch.Tensor) -> torch.Tensor:
         """(B, N, 3, H, W) uint8, (B, N) bool → (B, N, C, h, w); absent cameras are zeros and never used."""
@@ -166,7 +172,7 @@ def depth_loss(depth_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 def build_image_backbone(
     kind: str, stem: int, stage_channels: tuple[int, ...], blocks: int, out_channels: int
-) -> nn.Module:
+) -> Encoder:
     """``resnet_lite`` (:class:`ImageBackbone`) or ``torchvision_resnet18`` (needs torchvision)."""
     from sensorfuse.errors import ConfigError
 

@@ -1,20 +1,20 @@
 """Model configuration: nested frozen dataclasses, loaded from YAML with :func:`load_model_config`.
 
-Only :func:`sensorfuse.models.build.build_detector` reads a :class:`ModelConfig`; the parts it builds take
-plain keyword arguments.
+Read by the one dataclass reader of every config (:mod:`sensorfuse.utils.dataclass_io`: type checks, unknown
+keys named), the same that reads the training config this one is a section of. Only
+:func:`sensorfuse.models.build.build_detector` reads a :class:`ModelConfig`; the parts it builds take plain
+keyword arguments.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sensorfuse.errors import ConfigError
 from sensorfuse.models.grid import BEVGridSpec
+from sensorfuse.utils.dataclass_io import from_dict
 from sensorfuse.utils.yaml_io import read_yaml
 
 MODALITIES = ("lidar", "camera", "radar")
@@ -133,8 +133,8 @@ class ModelConfig:
 
 
 def model_config_from_dict(data: dict[str, Any], where: str = "model config") -> ModelConfig:
-    """Build a :class:`ModelConfig` from plain data (lists become tuples); unknown keys → ConfigError."""
-    return _build(ModelConfig, data, where)
+    """Build a :class:`ModelConfig` from plain data (lists become tuples); unknown keys, wrong types → ConfigError."""
+    return from_dict(ModelConfig, data, where)
 
 
 def load_model_config(path: str | Path) -> ModelConfig:
@@ -146,59 +146,3 @@ def load_model_config(path: str | Path) -> ModelConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of model settings, got {type(data).__name__}")
     return model_config_from_dict(data, str(p))
-
-
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain-data form of any config dataclass (tuples become lists), for saving next to a run."""
-
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, tuple | list):
-            return [plain(x) for x in v]
-        return v
-
-    out = plain(cfg)
-    if not isinstance(out, dict):
-        raise ConfigError(f"config_to_dict: expected a dataclass, got {type(cfg).__name__}")
-    return out
-
-
-def _build(cls: Any, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown {cls.__name__} field(s) {unknown}; expected some of {sorted(names)}"
-        )
-    kw = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**kw)
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from e
-
-
-def _coerce(tp: Any, v: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, v, where)
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        if not isinstance(v, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {v!r}")
-        args = typing.get_args(tp)
-        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
-        if item is None:
-            if len(v) != len(args):
-                raise ConfigError(f"{where}: expected {len(args)} values, got {len(v)}")
-            return tuple(_coerce(a, x, f"{where}[{i}]") for i, (a, x) in enumerate(zip(args, v)))
-        return tuple(_coerce(item, x, f"{where}[{i}]") for i, x in enumerate(v))
-    if origin in (typing.Union, types.UnionType):
-        return v
-    if tp is float and isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    if tp in (int, str, bool) and type(v) is not tp:
-        raise ConfigError(f"{where}: expected {tp.__name__}, got {v!r}")
-    return v

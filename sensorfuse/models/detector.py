@@ -9,10 +9,16 @@
 Every BEV map is (B, C, ny, nx) on one :class:`~sensorfuse.models.grid.BEVGridSpec`. Early fusers give one
 stream (``"fused"``); the late fuser gives one stream per modality, each with its own decoder and head, and
 their heatmap logits are summed over the present streams.
+
+The stages are composed once, in :meth:`FusionDetector.extract` (+ ``postprocess`` in :meth:`predict`); each
+runs through a :class:`~sensorfuse.models.stages.StageHook` (default: a plain call), which is how the latency
+benchmark, replay and the model summary time the very code ``predict`` runs.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -21,10 +27,11 @@ from torch import nn
 from sensorfuse.models.camera import CameraEncoder, depth_loss
 from sensorfuse.models.config import HeadConfig
 from sensorfuse.models.dropout import SensorDropout
-from sensorfuse.models.fusers import FusedBEV
 from sensorfuse.models.grid import BEVGridSpec
 from sensorfuse.models.head import center_losses, decode
+from sensorfuse.models.parts import Encoder, FusedBEV, Fuser
 from sensorfuse.models.pillars import PillarEncoder
+from sensorfuse.models.stages import EAGER, StageHook
 from sensorfuse.models.targets import build_targets
 from sensorfuse.models.validate import check_batch
 from sensorfuse.ops import VoxelResult
@@ -37,7 +44,7 @@ class FusionDetector(nn.Module):
     Args:
         grid: the BEV grid of every map.
         encoders: modality → encoder (``lidar``/``radar``: :class:`PillarEncoder`, ``camera``: :class:`CameraEncoder`).
-        fuser: a fuser from :mod:`sensorfuse.models.fusers` (``streams`` names its outputs).
+        fuser: a :class:`~sensorfuse.models.parts.Fuser` (its ``output_shape()`` names its streams).
         decoder: stream → BEV decoder.
         head: stream → :class:`~sensorfuse.models.head.CenterHead`.
         head_cfg: target, loss and decoding settings.
@@ -49,8 +56,8 @@ class FusionDetector(nn.Module):
         self,
         *,
         grid: BEVGridSpec,
-        encoders: Mapping[str, nn.Module],
-        fuser: nn.Module,
+        encoders: Mapping[str, Encoder],
+        fuser: Fuser,
         decoder: Mapping[str, nn.Module],
         head: Mapping[str, nn.Module],
         head_cfg: HeadConfig,
@@ -71,7 +78,7 @@ class FusionDetector(nn.Module):
     def sensors(self) -> tuple[str, ...]:
         return tuple(self.encoders)
 
-    # ---- stages (the latency benchmark times each one) -------------------------------------------------
+    # ---- stages (composed once, in extract/predict; each runs through the StageHook) --------------------
     def active(self, batch: FusionBatch, sensors: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
         """Modality → (B,) bool for the modalities this model has, that ``sensors`` allows and the batch holds."""
         allowed = set(self.sensors if sensors is None else sensors)
@@ -121,7 +128,7 @@ class FusionDetector(nn.Module):
 
     def fuse(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> FusedBEV:
         """``fuser`` stage."""
-        fused: FusedBEV = self.fuser(feats, present)
+        fused: FusedBEV = self.fuser(feats=feats, present=present)
         return fused
 
     def head_forward(self, fused: FusedBEV) -> dict[str, torch.Tensor]:
@@ -130,11 +137,11 @@ class FusionDetector(nn.Module):
         if len(outs) == 1:
             return next(iter(outs.values()))
         w = {s: fused.present[s].float().view(-1, 1, 1, 1) for s in outs}
-        total = sum(w.values()).clamp(min=1.0)  # type: ignore[union-attr]
+        total = _add(w.values()).clamp(min=1.0)
         return {
-            "heatmap": sum(w[s] * o["heatmap"] for s, o in outs.items()),  # type: ignore[dict-item]
-            "regression": sum(w[s] * o["regression"] for s, o in outs.items()) / total,
-            "attribute": sum(w[s] * o["attribute"] for s, o in outs.items()) / total,
+            "heatmap": _add(w[s] * o["heatmap"] for s, o in outs.items()),
+            "regression": _add(w[s] * o["regression"] for s, o in outs.items()) / total,
+            "attribute": _add(w[s] * o["attribute"] for s, o in outs.items()) / total,
         }
 
     def decode(self, outputs: dict[str, torch.Tensor]) -> list[Boxes3D]:
@@ -144,9 +151,14 @@ class FusionDetector(nn.Module):
 
     # ---- composed ----------------------------------------------------------------------------------------
     def extract(
-        self, batch: FusionBatch, sensors: Iterable[str] | None = None
+        self, batch: FusionBatch, sensors: Iterable[str] | None = None, stages: StageHook = EAGER
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor | None]:
-        """Encode, fuse and run the head: (head outputs, active presence, camera depth logits or None)."""
+        """Encode, fuse and run the head: (head outputs, active presence, camera depth logits or None).
+
+        The one composition of the model's stages; each runs through ``stages`` (see
+        :mod:`sensorfuse.models.stages`), under the names of :data:`~sensorfuse.models.stages.MODEL_STAGES`.
+        """
+        run = stages.run
         check_batch(batch)
         present = self.active(batch, sensors)
         if not present:
@@ -158,12 +170,15 @@ class FusionDetector(nn.Module):
         depth = None
         for m in ("lidar", "radar"):
             if m in present:
-                feats[m] = self.encode_points(m, self.voxelize(batch, m, present[m]))
+                voxels = run("voxelize", self.voxelize, batch, m, present[m])
+                feats[m] = run(f"{m}_encoder", self.encode_points, m, voxels)
         if "camera" in present:
-            feats["camera"], depth = self.view_transform(
-                batch, present["camera"], self.camera_backbone(batch, present["camera"])
+            images = run("camera_encoder", self.camera_backbone, batch, present["camera"])
+            feats["camera"], depth = run(
+                "view_transform", self.view_transform, batch, present["camera"], images
             )
-        return self.head_forward(self.fuse(feats, present)), present, depth
+        fused = run("fuser", self.fuse, feats, present)
+        return run("head", self.head_forward, fused), present, depth
 
     def forward(self, batch: FusionBatch) -> dict[str, torch.Tensor]:
         """Training losses (needs ground truth); ``"loss"`` is their sum."""
@@ -183,17 +198,20 @@ class FusionDetector(nn.Module):
         losses = center_losses(outputs, targets, c.heatmap_weight, c.regression_weight, c.attribute_weight)
         if depth is not None and self.depth_loss_weight > 0 and batch.lidar is not None:
             losses["loss_depth"] = self.depth_loss_weight * self._depth_loss(batch, present["camera"], depth)
-        losses["loss"] = sum(losses.values())  # type: ignore[assignment]
+        losses["loss"] = _add(losses.values())
         return losses
 
     @torch.no_grad()
-    def predict(self, batch: FusionBatch, sensors: Iterable[str] | None = None) -> list[Boxes3D]:
+    def predict(
+        self, batch: FusionBatch, sensors: Iterable[str] | None = None, stages: StageHook = EAGER
+    ) -> list[Boxes3D]:
         """Boxes in the reference frame per sample, using only ``sensors`` (default: all the model has).
 
-        A sample with none of the chosen sensors present gets no boxes.
+        A sample with none of the chosen sensors present gets no boxes. ``stages`` runs each stage (e.g. a
+        :class:`~sensorfuse.utils.timing.StageTimer` to time them); it never changes the result.
         """
-        outputs, present, _ = self.extract(batch, sensors)
-        boxes = self.decode(outputs)
+        outputs, present, _ = self.extract(batch, sensors, stages)
+        boxes = stages.run("postprocess", self.decode, outputs)
         anything = torch.stack(list(present.values())).any(0).tolist()
         return [b if ok else Boxes3D.empty() for b, ok in zip(boxes, anything)]
 
@@ -225,3 +243,9 @@ class FusionDetector(nn.Module):
         if batch.camera is None:
             raise ValueError("the batch has no camera tensors")
         return batch.camera.present.bool() & present.to(batch.camera.present.device)[:, None]
+
+
+def _add(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of tensors, left to right (what ``sum()`` computes, typed as a tensor)."""
+    out: torch.Tensor = functools.reduce(operator.add, terms)
+    return out

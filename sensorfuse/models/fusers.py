@@ -1,7 +1,8 @@
 """Fusers: per-modality BEV maps on one grid → the BEV map(s) the head reads.
 
-Every fuser takes ``feats`` (modality → (B, C_m, ny, nx), only for modalities that were encoded) and
-``present`` (modality → (B,) bool) and returns a :class:`FusedBEV`. Where a modality is absent (not
+Every fuser is a :class:`~sensorfuse.models.parts.Fuser`: it takes ``feats`` (modality → (B, C_m, ny, nx), only
+for modalities that were encoded) and ``present`` (modality → (B,) bool), returns a :class:`FusedBEV` and
+declares its output streams and channels (``output_shape()``). Where a modality is absent (not
 encoded, or ``present`` False for a sample) a learned *missing* token stands in for its map, so no zero
 tensor ever poses as sensor data. Early fusers return one stream ``"fused"``; :class:`LateFuser` returns
 one stream per modality, each read by its own head, and the detector sums their heatmap logits.
@@ -9,21 +10,18 @@ one stream per modality, each read by its own head, and the detector sums their 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import operator
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sensorfuse.models.blocks import conv_bn_relu
+from sensorfuse.models.parts import FusedBEV, Fuser
 
-
-@dataclass
-class FusedBEV:
-    """``maps``: stream → (B, C, ny, nx); ``present``: stream → (B,) bool (whether the stream has data)."""
-
-    maps: dict[str, torch.Tensor]
-    present: dict[str, torch.Tensor]
+__all__ = ["ConcatFuser", "FusedBEV", "Fuser", "GatedFuser", "LateFuser", "MissingTokens", "TransformerFuser"]
 
 
 class MissingTokens(nn.Module):
@@ -34,7 +32,11 @@ class MissingTokens(nn.Module):
         self.tokens = nn.ParameterDict({m: nn.Parameter(torch.zeros(c)) for m, c in channels.items()})
 
     def fill(
-        self, m: str, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor], like: torch.Tensor
+        self,
+        m: str,
+        feats: Mapping[str, torch.Tensor],
+        present: Mapping[str, torch.Tensor],
+        like: torch.Tensor,
     ) -> torch.Tensor:
         """The map of modality ``m`` (B, C_m, ny, nx) with absent samples replaced by the token."""
         tok = self.tokens[m].view(1, -1, 1, 1)
@@ -45,48 +47,43 @@ class MissingTokens(nn.Module):
         return torch.where(here, feats[m], tok.to(feats[m].dtype))
 
 
-def _any_present(feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+def _any_present(feats: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack([present[m].to(next(iter(feats.values())).device) for m in feats]).any(0)
 
 
-class ConcatFuser(nn.Module):
+class ConcatFuser(Fuser):
     """BEVFusion's fuser: concatenate the modality maps, 3x3 conv + BN + ReLU."""
 
     def __init__(self, in_channels: dict[str, int], out_channels: int) -> None:
-        super().__init__()
-        self.modalities = tuple(in_channels)
+        super().__init__(in_channels, out_channels)
         self.missing = MissingTokens(in_channels)
         self.conv = conv_bn_relu(sum(in_channels.values()), out_channels)
-        self.streams: tuple[str, ...] = ("fused",)
-        self.out_channels = out_channels
 
-    def forward(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> FusedBEV:
+    def forward(self, feats: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor]) -> FusedBEV:
         like = next(iter(feats.values()))
         x = torch.cat([self.missing.fill(m, feats, present, like) for m in self.modalities], dim=1)
         return FusedBEV({"fused": self.conv(x)}, {"fused": _any_present(feats, present)})
 
 
-class GatedFuser(nn.Module):
+class GatedFuser(Fuser):
     """Per-cell softmax gates over modalities: ``sum_m g_m * proj_m(x_m)``, gates from all maps together."""
 
     def __init__(self, in_channels: dict[str, int], out_channels: int) -> None:
-        super().__init__()
-        self.modalities = tuple(in_channels)
+        super().__init__(in_channels, out_channels)
         self.missing = MissingTokens(in_channels)
         self.proj = nn.ModuleDict({m: conv_bn_relu(c, out_channels, k=1) for m, c in in_channels.items()})
         self.gate = nn.Conv2d(sum(in_channels.values()), len(in_channels), 3, padding=1)
-        self.streams: tuple[str, ...] = ("fused",)
-        self.out_channels = out_channels
 
-    def forward(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> FusedBEV:
+    def forward(self, feats: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor]) -> FusedBEV:
         like = next(iter(feats.values()))
         xs = [self.missing.fill(m, feats, present, like) for m in self.modalities]
         g = self.gate(torch.cat(xs, dim=1)).softmax(dim=1)  # (B, M, ny, nx)
-        out = sum(g[:, i : i + 1] * self.proj[m](x) for i, (m, x) in enumerate(zip(self.modalities, xs)))
-        return FusedBEV({"fused": out}, {"fused": _any_present(feats, present)})  # type: ignore[dict-item]
+        terms = (g[:, i : i + 1] * self.proj[m](x) for i, (m, x) in enumerate(zip(self.modalities, xs)))
+        out: torch.Tensor = functools.reduce(operator.add, terms)
+        return FusedBEV({"fused": out}, {"fused": _any_present(feats, present)})
 
 
-class LateFuser(nn.Module):
+class LateFuser(Fuser):
     """Late fusion: each present modality keeps its own map (1x1 projection) and its own head downstream.
 
     The detector sums the heads' heatmap logits over present streams (product of experts for
@@ -94,13 +91,10 @@ class LateFuser(nn.Module):
     """
 
     def __init__(self, in_channels: dict[str, int], out_channels: int) -> None:
-        super().__init__()
-        self.modalities = tuple(in_channels)
+        super().__init__(in_channels, out_channels, streams=tuple(in_channels))
         self.proj = nn.ModuleDict({m: conv_bn_relu(c, out_channels, k=1) for m, c in in_channels.items()})
-        self.streams: tuple[str, ...] = self.modalities
-        self.out_channels = out_channels
 
-    def forward(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> FusedBEV:
+    def forward(self, feats: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor]) -> FusedBEV:
         maps = {m: self.proj[m](x) for m, x in feats.items()}
         return FusedBEV(maps, {m: present[m].to(x.device) for m, x in feats.items()})
 
@@ -135,7 +129,7 @@ class WindowBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class TransformerFuser(nn.Module):
+class TransformerFuser(Fuser):
     """Cross-modal local-window attention over BEV cells.
 
     Each cell contributes one token per modality (1x1 projection to ``dim`` + modality embedding; a learned
@@ -150,8 +144,7 @@ class TransformerFuser(nn.Module):
     def __init__(
         self, in_channels: dict[str, int], out_channels: int, dim: int, window: int, layers: int, heads: int
     ) -> None:
-        super().__init__()
-        self.modalities = tuple(in_channels)
+        super().__init__(in_channels, out_channels)
         self.window = window
         self.proj = nn.ModuleDict({m: nn.Conv2d(c, dim, 1) for m, c in in_channels.items()})
         self.missing = MissingTokens({m: dim for m in in_channels})
@@ -159,10 +152,8 @@ class TransformerFuser(nn.Module):
         self.pos_embed = nn.Parameter(torch.randn(window * window, dim) * 0.02)
         self.blocks = nn.ModuleList([WindowBlock(dim, heads) for _ in range(layers)])
         self.out = conv_bn_relu(dim * len(in_channels), out_channels, k=3)
-        self.streams: tuple[str, ...] = ("fused",)
-        self.out_channels = out_channels
 
-    def forward(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> FusedBEV:
+    def forward(self, feats: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor]) -> FusedBEV:
         projected = {m: self.proj[m](x) for m, x in feats.items()}
         like = next(iter(projected.values()))
         tok = torch.stack([self.missing.fill(m, projected, present, like) for m in self.modalities], dim=1)

@@ -12,6 +12,7 @@ from torch import nn
 
 from sensorfuse.models.blocks import BEVBackbone
 from sensorfuse.models.grid import BEVGridSpec
+from sensorfuse.models.parts import Encoder, ShapeSpec
 from sensorfuse.ops import VoxelResult, voxelize
 
 
@@ -59,7 +60,7 @@ class PillarFeatureNet(nn.Module):
         return out.scatter_reduce(0, owner[:, None].expand_as(h), h, "amax", include_self=True)  # h >= 0
 
 
-class PillarEncoder(nn.Module):
+class PillarEncoder(Encoder):
     """Points → BEV map (B, out_channels, ny, nx) on the detector's grid.
 
     Pillars of ``pillar_size`` m form a canvas ``stride = grid.cell / pillar_size`` times finer than the
@@ -88,6 +89,10 @@ class PillarEncoder(nn.Module):
         self.pfn = PillarFeatureNet(in_columns, pfn_channels, self.pillar_grid, feature_scale)
         self.backbone = BEVBackbone(pfn_channels, backbone_channels, blocks, self.stride, out_channels)
         self.out_channels = out_channels
+
+    def output_shape(self) -> ShapeSpec:
+        """(B, out_channels, ny, nx) on the detector's grid."""
+        return ShapeSpec(self.out_channels, grid=self.grid)
 
     def voxelize(self, points: list[torch.Tensor], present: torch.Tensor) -> list[VoxelResult | None]:
         """Pillars of each sample's (N_i, C) points; None for samples where the modality is absent."""

@@ -37,14 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CHANNEL[@START-END]",
-        help="drop a sensor's messages, e.g. CAM_FRONT@4s-9s (times from the scene start; no window = all)",
+        help="drop a sensor's messages, e.g. CAM_FRONT@4s-9s (times from the scene start, with a unit: us, ms "
+        "or s; no window = all)",
     )
     parser.add_argument(
         "--delay",
         action="append",
         default=[],
         metavar="CHANNEL=DURATION",
-        help="delay arrivals, e.g. RADAR_FRONT=80ms",
+        help="delay arrivals, e.g. RADAR_FRONT=80ms (a unit is required: us, ms or s)",
     )
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument(
@@ -70,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
     predict = None
     sample_cfg = SampleConfig(on_missing="drop_sensor")
     if args.checkpoint is not None:
-        from sensorfuse.bench.latency import TimedModel
+        from sensorfuse.engine.runner import ModelRunner
 
-        runner = TimedModel.from_checkpoint(args.checkpoint, device=args.device)
+        runner = ModelRunner.from_checkpoint(args.checkpoint, device=args.device)
         runner.warmup()  # JIT/allocator warm-up so the first frame's latency is not compile time
         predict = runner.predict_sample
         sample_cfg = replace(runner.sample_config, on_missing="drop_sensor")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sensorfuse.bench.timing import StageTimer, markdown_table
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.errors import ConfigError
@@ -29,10 +28,12 @@ from sensorfuse.replay.stream import Arrival, FaultPlan, Player, SceneStream, ap
 from sensorfuse.structures import Boxes3D, SensorSample
 from sensorfuse.sync.core import SyncPolicy
 from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
+from sensorfuse.utils.timing import StageTimer, markdown_table
 
 log = logging.getLogger(__name__)
 
-#: ``predict(sample, timer) -> boxes``: runs the model's stages under the timer (see sensorfuse.bench.latency).
+#: ``predict(sample, timer) -> boxes``: runs the model's stages under the timer
+#: (:meth:`sensorfuse.engine.runner.ModelRunner.predict_sample`).
 Predictor = Callable[[SensorSample, StageTimer], Boxes3D]
 
 

@@ -7,24 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from sensorfuse.bench.latency import (
-    TINY_OVERRIDES,
-    BenchInputs,
-    TimedModel,
-    measure,
-    parse_sensor_subsets,
-    synthetic_sample,
-)
-from sensorfuse.bench.timing import StageTimer
-from sensorfuse.data.config import SampleConfig
+from sensorfuse.bench.latency import TINY_OVERRIDES, BenchInputs, measure, parse_sensor_subsets
+from sensorfuse.engine.runner import ModelRunner, synthetic_sample
 from sensorfuse.errors import ConfigError
-
-MODEL_STAGES = {"voxelize", "lidar_encoder", "camera_encoder", "view_transform", "radar_encoder", "fuser", "head",
-                "postprocess"}  # fmt: skip
+from sensorfuse.models.stages import MODEL_STAGES
+from sensorfuse.utils.timing import StageTimer
 
 
 @pytest.fixture(scope="module")
-def tiny() -> TimedModel:
+def tiny() -> ModelRunner:
     import torch
 
     from sensorfuse.engine.config import load_config
@@ -32,13 +23,13 @@ def tiny() -> TimedModel:
 
     cfg = load_config(None, TINY_OVERRIDES)
     torch.manual_seed(0)
-    return TimedModel(build_detector(cfg.model), cfg.data.sample, "cpu")
+    return ModelRunner(build_detector(cfg.model), cfg.data.sample, "cpu")
 
 
-def test_stages_add_up_to_end_to_end(tiny: TimedModel) -> None:
+def test_stages_add_up_to_end_to_end(tiny: ModelRunner) -> None:
     s = measure(tiny, frames=3, warmup=1, inputs=BenchInputs(synthetic_lidar_points=3000))
     assert s.n_frames == 3
-    assert set(s.stages) >= MODEL_STAGES, set(s.stages)
+    assert set(s.stages) >= set(MODEL_STAGES), set(s.stages)
     assert all(s.stages[k].n == 3 and s.stages[k].p50 > 0 for k in MODEL_STAGES)
     total = s.end_to_end.mean
     assert s.stage_sum_mean_ms <= total * 1.001 + 0.05  # stages never exceed the frame
@@ -47,7 +38,7 @@ def test_stages_add_up_to_end_to_end(tiny: TimedModel) -> None:
     assert no_pre == pytest.approx(total - s.stages["voxelize"].mean - s.stages["load"].mean, abs=1e-6)
 
 
-def test_sensor_subset_skips_other_encoders(tiny: TimedModel) -> None:
+def test_sensor_subset_skips_other_encoders(tiny: ModelRunner) -> None:
     tiny.sensors = ("lidar",)
     try:
         timer = StageTimer()
@@ -66,12 +57,6 @@ def test_parse_sensor_subsets() -> None:
         parse_sensor_subsets(["lidar,sonar"])
 
 
-def test_synthetic_sample_follows_the_config() -> None:
-    s = synthetic_sample(SampleConfig(image_size=(32, 64), lidar_sweeps=2, radar_sweeps=1))
-    assert s.lidar is not None and len(s.lidar) == 68_000
-    assert s.cameras is not None and s.cameras.images.shape == (6, 32, 64, 3)
-
-
 def test_cli_writes_json_markdown_and_png(tmp_path: Path) -> None:
     from sensorfuse.cli import main
 
@@ -87,23 +72,23 @@ def test_cli_writes_json_markdown_and_png(tmp_path: Path) -> None:
     assert (out / "latency.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cuda_device_is_refused_without_a_gpu(tiny: TimedModel) -> None:
+def test_cuda_device_is_refused_without_a_gpu(tiny: ModelRunner) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        TimedModel(tiny.model, tiny.sample_config, "cuda")
+        ModelRunner(tiny.model, tiny.sample_config, "cuda")
 
 
 @pytest.mark.cuda
-def test_cuda_latency_runs(tiny: TimedModel) -> None:
-    gpu = TimedModel(tiny.model, tiny.sample_config, "cuda")
+def test_cuda_latency_runs(tiny: ModelRunner) -> None:
+    gpu = ModelRunner(tiny.model, tiny.sample_config, "cuda")
     s = measure(gpu, frames=3, warmup=1, inputs=BenchInputs(synthetic_lidar_points=3000))
     assert s.device == "cuda" and s.stage_sum_mean_ms == pytest.approx(s.end_to_end.mean, rel=0.2, abs=3.0)
 
 
-def test_dataset_inputs_time_load_and_sync(tiny: TimedModel, synth_world: tuple[Path, str]) -> None:
+def test_dataset_inputs_time_load_and_sync(tiny: ModelRunner, synth_world: tuple[Path, str]) -> None:
     root, version = synth_world
     s = measure(
         tiny, frames=2, warmup=0, inputs=BenchInputs(dataroot=root, version=version, split="mini_val")

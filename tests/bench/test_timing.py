@@ -1,4 +1,4 @@
-"""StageTimer: stages add up to end to end, statistics, Markdown and the stacked-bar PNG."""
+"""StageTimer (sensorfuse.utils.timing): stages add up to end to end, statistics, Markdown and the PNG."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sensorfuse.bench.timing import StageStats, StageTimer, markdown_table, plot_stacked
 from sensorfuse.errors import ConfigError
+from sensorfuse.utils.timing import StageStats, StageTimer, markdown_table, plot_stacked
 
 
 def _busy(ms: float) -> None:
@@ -35,7 +35,7 @@ class _FakeClock:
 
 
 def test_stage_times_add_up_to_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sensorfuse.bench.timing as timing
+    import sensorfuse.utils.timing as timing
 
     clock = _FakeClock()
     monkeypatch.setattr(timing, "time", clock)
@@ -108,3 +108,30 @@ def test_cuda_event_timing_adds_up() -> None:
                 y = y @ x
     s = timer.summary()
     assert sum(v.mean_per_frame for v in s.stages.values()) <= s.end_to_end.mean * 1.05 + 0.1
+
+
+def test_run_times_the_call_as_a_stage_and_returns_its_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer is the detector's stage hook: ``run(name, fn, *args)`` = ``fn(*args)`` under ``stage(name)``."""
+    import sensorfuse.utils.timing as timing
+
+    clock = _FakeClock()
+    monkeypatch.setattr(timing, "time", clock)
+    timer = StageTimer()
+
+    def work(a: int, *, b: int) -> int:
+        clock.busy(2)
+        return a + b
+
+    with timer.frame():
+        assert timer.run("fuser", work, 1, b=2) == 3
+    assert timer.frames[0]["fuser"] == pytest.approx(2.0, abs=0.01)
+    with pytest.raises(ConfigError, match="unknown timing stage"), timer.frame():
+        timer.run("warp_drive", work, 1, b=2)
+
+
+def test_bench_timing_is_the_shared_timer() -> None:
+    """``sensorfuse.bench.timing`` re-exports the one timer (replay and the engine import it from utils)."""
+    import sensorfuse.bench.timing as bench_timing
+    import sensorfuse.utils.timing as timing
+
+    assert bench_timing.StageTimer is timing.StageTimer and bench_timing.STAGES is timing.STAGES

@@ -22,13 +22,6 @@ def _model(fuser: str = "transformer", **kw: object) -> FusionDetector:
     return build_detector(tiny_config(fuser), **kw).eval()  # type: ignore[arg-type]
 
 
-def _same(a: list[Boxes3D], b: list[Boxes3D]) -> bool:
-    return all(
-        np.allclose(x.boxes, y.boxes, atol=1e-5) and np.allclose(x.scores, y.scores, atol=1e-6)
-        for x, y in zip(a, b)
-    )
-
-
 @pytest.mark.parametrize("fuser", sorted(FUSERS))
 def test_losses_and_predictions_every_subset(fuser: str, make_batch) -> None:
     model = _model(fuser)
@@ -61,18 +54,6 @@ def test_camera_only_model_built_from_sensors_arg(make_batch) -> None:
     assert len(model.predict(batch)) == 1
     with pytest.raises(ValueError, match="no usable sensor"):
         model.predict(batch, sensors={"lidar"})
-
-
-def test_staged_api_composes_to_predict(make_batch) -> None:
-    model = _model()
-    batch = make_batch(b=1)
-    present = model.active(batch)
-    feats = {m: model.encode_points(m, model.voxelize(batch, m, present[m])) for m in ("lidar", "radar")}
-    feats["camera"], _ = model.view_transform(
-        batch, present["camera"], model.camera_backbone(batch, present["camera"])
-    )
-    staged = model.decode(model.head_forward(model.fuse(feats, present)))
-    assert _same(staged, model.predict(batch))
 
 
 def test_empty_point_cloud_and_zero_radar_returns(make_batch) -> None:
