@@ -171,11 +171,12 @@ def check_reuse(saved: Path, expected: list[str]) -> None:
     Without this, changing ``--steps`` (or the config file) in an existing ``--work`` would silently mix old
     and new results in one table.
     """
-    from sensorfuse.engine.config import config_to_yaml, load_config
+    from sensorfuse.engine.config import config_from_dict, config_to_yaml, load_config
     from sensorfuse.models.build import unread_fuser_fields
     from sensorfuse.utils.yaml_io import read_yaml
 
-    have = read_yaml(saved, "saved run config")
+    # read through the config classes: a key added since the run was trained takes its default, not a diff
+    have = yaml.safe_load(config_to_yaml(config_from_dict(read_yaml(saved, "saved run config"), str(saved))))
     want = yaml.safe_load(config_to_yaml(load_config(CONFIG, expected)))
     kind = want["model"]["fuser"]["kind"]
     inert = {f"model.fuser.{f}" for f in unread_fuser_fields(kind)}

@@ -5,7 +5,11 @@ A checkpoint is a dict of tensors and plain Python data::
     {"format": 1, "step": int, "epoch": int, "config": dict (resolved TrainConfig),
      "model": state_dict, "optimizer": state_dict | None, "scheduler": state_dict | None,
      "scaler": state_dict | None, "rng": {"torch": ByteTensor, "cuda": [ByteTensor] , "numpy": {...},
-     "python": [...]}, "provenance": dict | None (the code that trained it: sensorfuse.engine.provenance)}
+     "python": [...]}, "provenance": dict | None (the code that trained it: sensorfuse.engine.provenance),
+     "dropped": dict (MissingTally.to_dict(): sensors dropped so far, all ranks; absent in older files),
+     "starts": [{"from_step": int, "changed": {key: [old, new]}}, ...] (one per start; absent in older files)}
+
+Weights are loaded with :func:`load_weights`, which checks names, shapes and finiteness first.
 
 RNG states are stored as tensors and lists so that ``weights_only`` loading accepts them.
 """
@@ -17,11 +21,13 @@ import io
 import os
 import random
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from sensorfuse.errors import DataError
 from sensorfuse.utils.atomic import atomic_write_bytes
@@ -87,6 +93,61 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if state.get("format") != FORMAT:
         raise DataError(path, f"checkpoint format {state.get('format')!r}, expected {FORMAT}", "format")
     return dict(state)
+
+
+def _examples(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
+
+
+def _shape(v: Any) -> tuple[int, ...] | str:
+    return tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+
+
+def load_weights(model: nn.Module, state: Any, where: str | Path) -> None:
+    """Load a checkpoint's ``state`` (a state_dict) into ``model`` after checking that it fits and is sane.
+
+    Checked before anything is copied, so that a wrong checkpoint fails in the first second with a sentence
+    instead of torch's long ``RuntimeError`` (or NaN detections after a whole evaluation): the names and
+    shapes of the tensors must be the model's, and every floating-point tensor must be finite.
+
+    Raises:
+        DataError: ``where`` (the checkpoint), field ``model``: the missing / unexpected keys and shape
+            mismatches with examples (reason ``bad data``: trained with another model config), or the first
+            tensor holding NaN or inf (reason ``corrupt``).
+    """
+    if not isinstance(state, Mapping):
+        raise DataError(where, f"the model weights are a {type(state).__name__}, not a state_dict", "model")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [  # (a module's extra state, e.g. a dict, is no tensor: only its key is compared)
+        f"{k} ({_shape(state[k])} in the checkpoint vs {_shape(v)} in the model)"
+        for k, v in own.items()
+        if k in state and _shape(state[k]) != _shape(v)
+    ]
+    if missing or unexpected or shapes:
+        parts = [f"{len(missing)} missing keys" + (f" e.g. {_examples(missing)}" if missing else "")]
+        parts.append(
+            f"{len(unexpected)} unexpected" + (f" e.g. {_examples(unexpected)}" if unexpected else "")
+        )
+        parts.append(f"{len(shapes)} shape mismatches" + (f" e.g. {_examples(shapes, 2)}" if shapes else ""))
+        raise DataError(
+            where,
+            "the weights do not fit the model: "
+            + ", ".join(parts)
+            + " — the checkpoint was trained with another model config",
+            "model",
+        )
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise DataError(
+                where,
+                f"weight tensor {k} holds {bad} NaN/inf value(s) of {v.numel()}",
+                "model",
+                reason="corrupt",
+            )
+    model.load_state_dict(state)
 
 
 def step_path(ckpt_dir: str | Path, step: int) -> Path:

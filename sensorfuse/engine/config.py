@@ -9,6 +9,7 @@ next to every run's outputs (:func:`save_config`) and inside every checkpoint.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,16 @@ from sensorfuse.utils.atomic import atomic_write_text
 from sensorfuse.utils.yaml_io import read_yaml
 
 
+def _require(ok: bool, key: str, value: Any, expected: str) -> None:
+    """ConfigError naming the dotted ``key``, its ``value`` and what is ``expected`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: expected {expected}")
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data is and how samples are loaded.
@@ -36,6 +47,12 @@ class DataConfig:
         augment: apply the global rotation/scale/flip augmentation to training samples (all modalities,
             boxes and camera geometry together).
         augmentation: its ranges and probabilities, see :class:`sensorfuse.data.augment.GlobalAugment`.
+        max_missing_fraction: the largest share of a sensor's samples that may be lost to data faults
+            (missing, empty, truncated, corrupt files, stale or broken chains; with ``sample.on_missing:
+            drop_sensor``) before the run fails with :class:`~sensorfuse.errors.DataQualityError`: checked
+            on the file scan before the first step, during training (from 20 samples on) and at the end.
+            Every drop is counted either way (log, ``log.csv``'s ``dropped``, ``summary.json``); 1.0 never
+            fails.
     """
 
     dataroot: str = "datasets/synth-mini"
@@ -45,6 +62,11 @@ class DataConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
     augment: bool = False
     augmentation: GlobalAugment = field(default_factory=GlobalAugment)
+    max_missing_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        f = self.max_missing_fraction
+        _require(0.0 <= f <= 1.0, "data.max_missing_fraction", f, "a share in [0, 1] (1.0 = never fail)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,27 @@ class OptimConfig:
     div_factor: float = 10.0
     min_lr_ratio: float = 1e-3
 
+    def __post_init__(self) -> None:
+        _require(_finite(self.lr) and self.lr > 0, "optim.lr", self.lr, "a finite number > 0")
+        wd = self.weight_decay
+        _require(_finite(wd) and wd >= 0, "optim.weight_decay", wd, "a finite number >= 0")
+        for i, b in enumerate(self.betas):
+            _require(0.0 <= b < 1.0, f"optim.betas[{i}]", b, "a number in [0, 1)")
+        _require(self.epochs >= 0, "optim.epochs", self.epochs, "an integer >= 0 (0 = use max_steps)")
+        _require(self.max_steps >= 1 or self.epochs > 0, "optim.max_steps", self.max_steps, "an integer >= 1")
+        clip = self.grad_clip
+        _require(
+            _finite(clip) and clip >= 0, "optim.grad_clip", clip, "a finite number >= 0 (0 = no clipping)"
+        )
+        _require(self.warmup_steps >= 0, "optim.warmup_steps", self.warmup_steps, "an integer >= 0")
+        _require(0.0 <= self.pct_start <= 1.0, "optim.pct_start", self.pct_start, "a share in [0, 1]")
+        div = self.div_factor
+        _require(
+            _finite(div) and div >= 1, "optim.div_factor", div, "a finite number >= 1 (start lr = lr / div)"
+        )
+        lo = self.min_lr_ratio
+        _require(0.0 <= lo <= 1.0, "optim.min_lr_ratio", lo, "a share of lr in [0, 1]")
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
@@ -103,6 +146,15 @@ class RuntimeConfig:
     keep_checkpoints: int = 2
     out_dir: str = "runs/train"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.workers >= 0, "runtime.workers", self.workers, "an integer >= 0 (0 = load in-process)")
+        _require(self.batch_size >= 1, "runtime.batch_size", self.batch_size, "an integer >= 1")
+        _require(self.log_every >= 1, "runtime.log_every", self.log_every, "an integer >= 1 (steps)")
+        _require(self.ckpt_every >= 1, "runtime.ckpt_every", self.ckpt_every, "an integer >= 1 (steps)")
+        keep = self.keep_checkpoints
+        _require(keep >= 0, "runtime.keep_checkpoints", keep, "an integer >= 0 (step_*.pt files kept)")
+        _require(bool(self.out_dir.strip()), "runtime.out_dir", self.out_dir, "a folder path")
 
 
 @dataclass(frozen=True)
@@ -202,3 +254,68 @@ def save_config(cfg: TrainConfig, path: str | Path) -> None:
 
 def config_from_dict(data: dict[str, Any], where: str = "checkpoint config") -> TrainConfig:
     return from_dict(TrainConfig, data, where)
+
+
+#: Settings that may change when a run resumes (``train --resume``): how and where it executes, where it
+#: reads the data, how long it runs (the schedule follows the new length from the resumed step on) and the
+#: fault policy. Every other setting is fixed by the checkpoint — the model (``model.*``), the optimizer and
+#: schedule (``optim.*``), ``runtime.batch_size`` and ``runtime.seed`` (the data order), the split and what
+#: a sample holds (``data.sample.*``, augmentation) — and :func:`resume_changes` refuses a difference.
+RESUME_MAY_CHANGE = (
+    "runtime.device",
+    "runtime.amp",
+    "runtime.workers",
+    "runtime.log_every",
+    "runtime.ckpt_every",
+    "runtime.keep_checkpoints",
+    "runtime.out_dir",
+    "runtime.progress",
+    "data.dataroot",
+    "data.val_split",
+    "data.max_missing_fraction",
+    "data.sample.on_missing",
+    "optim.max_steps",
+    "optim.epochs",
+)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": leaf}`` (lists are leaves)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out |= flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
+    return out
+
+
+def _may_change(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RESUME_MAY_CHANGE)
+
+
+def resume_changes(saved: dict[str, Any], cfg: TrainConfig, where: str) -> dict[str, tuple[Any, Any]]:
+    """The settings in which ``cfg`` differs from ``saved``, the config stored in the checkpoint ``where``.
+
+    Returns:
+        dotted key → (checkpoint's value, new value), all of them keys of :data:`RESUME_MAY_CHANGE`.
+
+    Raises:
+        ConfigError: a setting the checkpoint fixes differs; lists each such key with old → new and says how
+            to go on. (The checkpoint's config is read with today's defaults for keys it predates.)
+    """
+    old = flatten(to_dict(config_from_dict(saved, where=f"{where} [config]")))
+    new = flatten(to_dict(cfg))
+    changed = {
+        k: (old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)
+    }
+    fixed = [k for k in changed if not _may_change(k)]
+    if fixed:
+        lines = "\n".join(f"  {k}: {changed[k][0]!r} → {changed[k][1]!r}" for k in fixed)
+        raise ConfigError(
+            f"--resume from {where}: the checkpoint was trained with other settings, and its weights, "
+            f"optimizer and schedule depend on them:\n{lines}\n"
+            "To continue this run, resume with its own settings (the run's config.yaml; only "
+            f"{', '.join(RESUME_MAY_CHANGE)} may change). To train with the new settings, start a new run "
+            "in another runtime.out_dir (without --resume)."
+        )
+    return changed

@@ -31,4 +31,6 @@ def run(args: argparse.Namespace) -> int:
     result = train(cfg, resume=bool(args.resume))
     losses = " ".join(f"{k}={v:.4f}" for k, v in sorted(result.last_losses.items()))
     print(f"trained to step {result.step}: {losses}; checkpoint {result.checkpoint}")
+    if result.dropped is not None:  # also in <out_dir>/summary.json
+        print(f"sensors {result.dropped.summary_line()}")
     return 0

@@ -16,6 +16,7 @@ from sensorfuse.engine.config import load_config
 def test_same_config_same_initial_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(data, "NuScenesIndex", lambda *a, **k: object())
     monkeypatch.setattr(data, "FusionDataset", lambda *a, **k: [0])
+    monkeypatch.setattr(train_mod, "preflight", lambda *a, **k: None)  # no files behind the fake index
     seen: list[dict[str, torch.Tensor]] = []
 
     def fake_fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
