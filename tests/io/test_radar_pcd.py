@@ -80,3 +80,76 @@ def test_bad_shape_and_missing(tmp_path: Path) -> None:
         write_radar_pcd(tmp_path / "r.pcd", np.ones((2, 5)))
     with pytest.raises(DataError, match="does not exist"):
         read_radar_pcd(tmp_path / "none.pcd")
+
+
+def _plausible(n: int) -> np.ndarray:
+    """n radar points that pass every check and the default filters."""
+    pts = np.zeros((n, len(RADAR_FIELDS)))
+    pts[:, 0] = np.linspace(5.0, 60.0, n)
+    pts[:, RADAR_FIELDS.index("ambig_state")] = 3
+    pts[:, RADAR_FIELDS.index("is_quality_valid")] = 1
+    return pts
+
+
+def test_error_reasons(tmp_path: Path) -> None:
+    """Each reader error carries the reason a dropped radar is counted under."""
+    (tmp_path / "e.pcd").write_bytes(b"")
+    with pytest.raises(DataError, match=r"e\.pcd.*empty") as e:
+        read_radar_pcd(tmp_path / "e.pcd")
+    assert e.value.reason == "empty file"
+    with pytest.raises(DataError) as e:
+        read_radar_pcd(tmp_path / "none.pcd")
+    assert e.value.reason == "missing file"
+    write_radar_pcd(tmp_path / "r.pcd", _plausible(5))
+    data = (tmp_path / "r.pcd").read_bytes()
+    (tmp_path / "t.pcd").write_bytes(data[: data.index(b"DATA binary\n") + 12 + 4 * RECORD_BYTES])
+    with pytest.raises(DataError, match="truncated") as e:
+        read_radar_pcd(tmp_path / "t.pcd")
+    assert e.value.reason == "truncated"
+    (tmp_path / "h.pcd").write_bytes(data.replace(b"VERSION 0.7", b"VERSON 0.7"))
+    with pytest.raises(DataError, match="VERSION") as e:
+        read_radar_pcd(tmp_path / "h.pcd")
+    assert e.value.reason == "corrupt"
+
+
+def test_width_smaller_than_the_data_is_corrupt(tmp_path: Path) -> None:
+    """class: undetected corruption. WIDTH/POINTS edited down used to drop the last points silently."""
+    write_radar_pcd(tmp_path / "r.pcd", _plausible(5))
+    data = (tmp_path / "r.pcd").read_bytes().replace(b"WIDTH 5", b"WIDTH 3").replace(b"POINTS 5", b"POINTS 3")
+    (tmp_path / "w.pcd").write_bytes(data)
+    with pytest.raises(DataError, match=r"w\.pcd \[WIDTH\]: .* not zero padding") as e:
+        read_radar_pcd(tmp_path / "w.pcd")
+    assert e.value.reason == "corrupt"
+    assert len(read_radar_pcd(tmp_path / "r.pcd")) == 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("ambig_state", 9, "implausible"),  # used to be filtered out silently
+        ("invalid_state", 18, "implausible"),
+        ("dyn_prop", -1, "implausible"),
+        ("x_rms", 40, "implausible"),
+        ("id", -3, "implausible"),
+        ("x", 1e30, "implausible"),
+        ("vy_comp", -1e6, "implausible"),
+        ("rcs", np.inf, "corrupt"),
+        ("vx", np.nan, "corrupt"),
+    ],
+)
+def test_implausible_value_names_field(tmp_path: Path, field: str, value: float, reason: str) -> None:
+    """class: undetected corruption. A value no ARS 408 writes is a named error, not a point (or a filtered one)."""
+    pts = _plausible(6)
+    pts[[2, 4], RADAR_FIELDS.index(field)] = value
+    write_radar_pcd(tmp_path / "v.pcd", pts)
+    with pytest.raises(DataError, match=rf"v\.pcd \[{field}\]: 2 of 6 points") as e:
+        read_radar_pcd(tmp_path / "v.pcd", invalid_states=None, dynprop_states=None, ambig_states=None)
+    assert e.value.reason == reason and e.value.field == field
+
+
+def test_nan_first_point_is_an_empty_sweep(tmp_path: Path) -> None:
+    """nuScenes writes an empty sweep as one NaN point: (0, 18), like the devkit, not an error."""
+    pts = _plausible(1)
+    pts[0, :3] = np.nan
+    write_radar_pcd(tmp_path / "n.pcd", pts)
+    assert read_radar_pcd(tmp_path / "n.pcd").shape == (0, len(RADAR_FIELDS))
