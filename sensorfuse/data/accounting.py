@@ -80,6 +80,15 @@ class MissingTally:
             self.examples.setdefault(channel, entry)
         return self
 
+    def only(self, channels: Iterable[str]) -> MissingTally:
+        """The part of this tally about ``channels`` (e.g. the sensors a model reads), same sample count."""
+        keep = set(channels)
+        return MissingTally(
+            frames=self.frames,
+            counts={c: dict(per) for c, per in self.counts.items() if c in keep},
+            examples={c: e for c, e in self.examples.items() if c in keep},
+        )
+
     def dropped(self, channel: str, include_intended: bool = False) -> int:
         """Samples in which ``channel`` was dropped (by data faults only, unless ``include_intended``)."""
         per = self.counts.get(channel, {})

@@ -18,10 +18,10 @@ import yaml
 
 from sensorfuse.data import SampleConfig
 from sensorfuse.data.augment import GlobalAugment
-from sensorfuse.engine.dataclass_io import coerce, field_type, from_dict, to_dict
 from sensorfuse.errors import ConfigError
 from sensorfuse.models import ModelConfig
 from sensorfuse.utils.atomic import atomic_write_text
+from sensorfuse.utils.dataclass_io import coerce, field_type, from_dict, to_dict
 from sensorfuse.utils.yaml_io import read_yaml
 
 

@@ -45,11 +45,8 @@ class DropCount:
 
     def sync(self) -> MissingTally:
         """Merge every rank's count with the restored one into :attr:`total` (a collective)."""
-        total = MissingTally().merge(self.restored)
-        for part in all_gather_objects(self.mine.to_dict(), self.info):
-            total.merge(MissingTally.from_dict(part))
-        self.total = total
-        return total
+        self.total = MissingTally().merge(self.restored).merge(gather_tally(self.mine, self.info))
+        return self.total
 
     def sync_and_check(
         self, channels: Collection[str], max_fraction: float, where: str, final: bool
@@ -61,16 +58,15 @@ class DropCount:
             DataQualityError: from :meth:`MissingTally.check`, naming ``where`` and each sensor over the limit.
         """
         total = self.sync()
-        checked = only(total, channels)
+        checked = total.only(channels)
         if final or checked.frames >= MIN_CHECK_SAMPLES:
             checked.check(max_fraction, where)
         return total
 
 
-def only(tally: MissingTally, channels: Collection[str]) -> MissingTally:
-    """The part of ``tally`` about ``channels`` (the same number of samples)."""
-    return MissingTally(
-        frames=tally.frames,
-        counts={c: dict(per) for c, per in tally.counts.items() if c in channels},
-        examples={c: e for c, e in tally.examples.items() if c in channels},
-    )
+def gather_tally(tally: MissingTally, info: DistInfo) -> MissingTally:
+    """The sum of every rank's ``tally``, on every rank (a collective)."""
+    merged = MissingTally()
+    for part in all_gather_objects(tally.to_dict(), info):
+        merged.merge(MissingTally.from_dict(part))
+    return merged

@@ -1,10 +1,17 @@
 """Evaluate a checkpoint: inference over a split (sharded across torchrun ranks) → submission JSON →
 official ``DetectionEval``; optionally the robustness matrix (sensor subsets and degraded sensors).
 
-Output layout of ``evaluate_checkpoint(..., out)``::
+Output layout of :func:`run_scenarios` (``sensorfuse evaluate`` builds it in a staging folder and publishes
+it whole, see :mod:`sensorfuse.engine.evaluate_cli`)::
 
     out/results_nusc.json  metrics_summary.json  metrics_details.json  plots/*.pdf  report.md
+    out/data_accounting.json                          sensors dropped per channel and reason, what was used
     out/robustness/<scenario>/...  out/robustness.md  out/robustness.json     (with robustness=True)
+
+Every sensor left out of a sample is counted per scenario (:class:`~sensorfuse.data.accounting.MissingTally`),
+logged, written to the scenario's ``report.md`` and ``data_accounting.json``, and the submission's ``meta``
+says which modalities were really used. The main scenario fails when a sensor lost more than
+``data.max_missing_fraction`` of its samples to data faults; sensors left out on purpose never fail a run.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
+from sensorfuse.data.accounting import INTENDED, MissingTally, missing_entry
+from sensorfuse.data.preflight import channels_for
 from sensorfuse.engine.checkpoint import load_checkpoint
 from sensorfuse.engine.config import TrainConfig, config_from_dict
 from sensorfuse.engine.distributed import DistInfo, all_gather_objects
@@ -31,18 +40,33 @@ from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
 log = logging.getLogger(__name__)
 
 
+def scenario_sample_config(cfg: SampleConfig, scenario: Scenario) -> SampleConfig:
+    """How a scenario loads samples: no GT, and only the cameras/radars it feeds the model (the LiDAR is
+    always loaded: its keyframe is the reference frame)."""
+    drop = set(scenario.drop_channels)
+    return replace(
+        cfg,
+        load_gt=False,
+        cameras=tuple(c for c in cfg.cameras if c not in drop) if "camera" in scenario.sensors else (),
+        radars=tuple(r for r in cfg.radars if r not in drop) if "radar" in scenario.sensors else (),
+    )
+
+
+def used_modalities(tally: MissingTally, sensors: Sequence[str], cfg: SampleConfig) -> tuple[str, ...]:
+    """The modalities of ``sensors`` present in at least one sample of ``tally`` (channels of ``cfg``)."""
+    return tuple(m for m in sensors if tally.present(channels_for(cfg, [m])))
+
+
 class ScenarioDataset(Dataset[SensorSample]):
-    """Samples of ``tokens`` loaded for one :class:`Scenario` (sensors restricted, degradations applied)."""
+    """Samples of ``tokens`` loaded for one :class:`Scenario` (sensors restricted, degradations applied).
+
+    Channels the scenario leaves out (``drop_channels``) are recorded in ``meta.missing`` as intended.
+    """
 
     def __init__(self, index: NuScenesIndex, tokens: Sequence[str], cfg: SampleConfig, scenario: Scenario):
         self.index, self.tokens, self.scenario = index, list(tokens), scenario
-        drop = set(scenario.drop_channels)
-        self.cfg = replace(
-            cfg,
-            load_gt=False,
-            cameras=tuple(c for c in cfg.cameras if c not in drop),
-            radars=tuple(r for r in cfg.radars if r not in drop),
-        )
+        self.cfg = scenario_sample_config(cfg, scenario)
+        self.left_out = {c: missing_entry(INTENDED, "left out (robustness)") for c in scenario.drop_channels}
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -56,6 +80,8 @@ class ScenarioDataset(Dataset[SensorSample]):
         if self.scenario.edit is not None:
             ctx = {"prev": self.index.sample(token).get("prev") or None}
             sample = self.scenario.edit(sample, self._load, ctx)
+        if self.left_out:
+            sample.meta = replace(sample.meta, missing={**sample.meta.missing, **self.left_out})
         return sample
 
 
@@ -70,9 +96,14 @@ class Evaluator:
     batch_size: int = 1
     workers: int = 0
 
-    def predict(self, tokens: Sequence[str], scenario: Scenario) -> dict[str, list[dict[str, Any]]]:
-        """Submission-format detections for every token; each rank predicts ``tokens[rank::world]`` and the
-        ranks exchange their results, so every rank returns the full mapping."""
+    def predict(
+        self, tokens: Sequence[str], scenario: Scenario
+    ) -> tuple[dict[str, list[dict[str, Any]]], MissingTally]:
+        """Submission-format detections for every token, and the sensors dropped from those samples.
+
+        Each rank predicts ``tokens[rank::world]`` and the ranks exchange their results and tallies, so every
+        rank returns the full mapping and the whole split's :class:`MissingTally`.
+        """
         from tqdm import tqdm
 
         from sensorfuse.models import to_nuscenes_detections
@@ -81,26 +112,35 @@ class Evaluator:
         ds = ScenarioDataset(self.index, mine, self.cfg.data.sample, scenario)
         loader = DataLoader(ds, batch_size=self.batch_size, collate_fn=collate, num_workers=self.workers)
         results: dict[str, list[dict[str, Any]]] = {}
+        tally = MissingTally()
         self.model.eval()
         with torch.no_grad():
             for batch in tqdm(loader, desc=f"predict {scenario.name}", disable=not self.info.is_main):
+                tally.add_all(batch.meta)
                 boxes = self.model.predict(batch.to(self.info.device), sensors=scenario.sensors)
                 for b, meta in zip(boxes, batch.meta):
                     results[meta.sample_token] = to_nuscenes_detections(b, meta)
         merged: dict[str, list[dict[str, Any]]] = {}
-        for part in all_gather_objects(results, self.info):
+        dropped = MissingTally()
+        for part, counts in all_gather_objects((results, tally.to_dict()), self.info):
             merged.update(part)
-        return {t: merged.get(t, []) for t in tokens}
+            dropped.merge(MissingTally.from_dict(counts))
+        return {t: merged.get(t, []) for t in tokens}, dropped
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> tuple[Any, TrainConfig]:
-    """The detector and training config stored in a checkpoint (weights_only load)."""
+    """The detector and training config stored in a checkpoint (weights_only load).
+
+    Raises:
+        DataError: the weights do not fit the config's model, or hold NaN/inf (before any inference).
+    """
+    from sensorfuse.engine.checkpoint import load_weights
     from sensorfuse.models import build_detector
 
     ckpt = load_checkpoint(checkpoint, map_location=device)
     cfg = config_from_dict(ckpt["config"], where=f"{checkpoint} [config]")
     model = build_detector(cfg.model)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], checkpoint)
     return model.to(device).eval(), cfg
 
 
@@ -121,24 +161,63 @@ def scenarios_for(
     return rows
 
 
+@dataclass
+class ScenarioResult:
+    """One evaluated scenario: the devkit's summary, the sensors dropped and the modalities really used."""
+
+    name: str
+    summary: dict[str, Any]
+    dropped: MissingTally
+    used: tuple[str, ...]
+
+
 def run_scenarios(
     ev: Evaluator, nusc: Any, split: str, scenarios: Sequence[Scenario], out: Path, render_curves: bool = True
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[ScenarioResult]:
     """Predict + evaluate each scenario; the first goes to ``out``, the others to ``out/robustness/<name>``.
-    Only rank 0 evaluates; other ranks return an empty list."""
+
+    Each scenario's dropped sensors are logged and written to its ``report.md`` and ``data_accounting.json``;
+    its submission's ``meta`` names the modalities present in at least one sample. Only rank 0 evaluates and
+    writes; other ranks return an empty list.
+
+    Raises:
+        DataQualityError: (every rank, before the devkit) a sensor of the first, main scenario lost more than
+            ``data.max_missing_fraction`` of its samples to data faults.
+    """
     tokens = ev.index.split_tokens(split)
-    rows: list[tuple[str, dict[str, Any]]] = []
+    limit = ev.cfg.data.max_missing_fraction
+    done: list[ScenarioResult] = []
     for i, sc in enumerate(scenarios):
-        results = ev.predict(tokens, sc)
+        results, dropped = ev.predict(tokens, sc)
+        cfg = scenario_sample_config(ev.cfg.data.sample, sc)
+        if i == 0:
+            dropped.only(channels_for(cfg, sc.sensors)).check(limit, f"evaluate --split {split} ({sc.name})")
         if not ev.info.is_main:
             continue
+        log.log(
+            logging.WARNING if dropped.total_dropped else logging.INFO,
+            "%s: %s",
+            sc.name,
+            dropped.summary_line(),
+        )
+        used = used_modalities(dropped, sc.sensors, cfg)
         where = out if i == 0 else out / "robustness" / sc.name.replace("/", "_")
         title = f"Detection evaluation: {sc.name}"
         summary = evaluate_predictions(
-            nusc, results, split, where, sc.sensors, render_curves and i == 0, title
+            nusc, results, split, where, used, render_curves and i == 0, title, accounting=dropped
         )
-        rows.append((sc.name, summary))
-    return rows
+        accounting = {
+            "scenario": sc.name,
+            "split": split,
+            "sensors": list(sc.sensors),
+            "used": list(used),
+            "max_missing_fraction": limit,
+            "checked": i == 0,
+            **dropped.to_dict(),
+        }
+        atomic_write_json(where / "data_accounting.json", accounting, indent=1)
+        done.append(ScenarioResult(sc.name, summary, dropped, used))
+    return done
 
 
 def write_robustness(rows: Sequence[tuple[str, dict[str, Any]]], out: Path) -> str:

@@ -1,11 +1,20 @@
 """``sensorfuse evaluate --checkpoint CKPT --dataroot ROOT --version V --split SPLIT --out DIR
-[--sensors lidar,camera] [--robustness]``; shard inference with ``torchrun --nproc_per_node N -m sensorfuse
-evaluate ...``."""
+[--sensors lidar,camera] [--robustness] [--max-missing F]``; shard inference with ``torchrun --nproc_per_node
+N -m sensorfuse evaluate ...``.
+
+Everything that can be checked is checked before the first sample (:mod:`sensorfuse.engine.eval_preflight`).
+The whole evaluation (main scenario, robustness rows and tables) is built in a staging folder next to
+``--out`` and published as a whole by rank 0 (:func:`sensorfuse.utils.atomic.atomic_dir`): ``--out`` holds
+one complete evaluation, the new one or the previous one, whatever stops the run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also evaluate every sensor subset, LiDAR beam reduction, a missing camera/radar and a stale LiDAR",
     )
+    parser.add_argument(
+        "--max-missing",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="fail when a sensor loses more than this share of its samples to data faults "
+        "(default: the config's data.max_missing_fraction; 1.0 = never fail)",
+    )
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
@@ -37,10 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import math
     from dataclasses import replace
 
     from sensorfuse.data import NuScenesIndex
     from sensorfuse.engine.distributed import cleanup_distributed, setup_distributed
+    from sensorfuse.engine.eval_preflight import EvalPlan, preflight
     from sensorfuse.engine.evaluate import (
         Evaluator,
         load_model,
@@ -50,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     )
     from sensorfuse.engine.metrics import load_devkit
     from sensorfuse.engine.robustness import parse_sensors
+    from sensorfuse.errors import ConfigError
+    from sensorfuse.utils.atomic import atomic_dir
 
+    if args.max_missing is not None and not (math.isfinite(args.max_missing) and 0 <= args.max_missing <= 1):
+        raise ConfigError(f"--max-missing {args.max_missing}: expected a share in [0, 1] (1.0 = never fail)")
     info = setup_distributed(args.device)
     try:
         model, cfg = load_model(args.checkpoint, info.device)
@@ -59,20 +83,45 @@ def run(args: argparse.Namespace) -> int:
             dataroot=str(args.dataroot or cfg.data.dataroot),
             version=args.version or cfg.data.version,
             val_split=args.split or cfg.data.val_split,
+            max_missing_fraction=cfg.data.max_missing_fraction
+            if args.max_missing is None
+            else args.max_missing,
         )
         cfg = replace(cfg, data=data)
         out = args.out or Path(args.checkpoint).resolve().parent.parent / "eval"
         sensors = parse_sensors(args.sensors) if args.sensors else None
         scenarios = scenarios_for(model.sensors, sensors, bool(args.robustness))
         index = NuScenesIndex(data.dataroot, data.version)
-        nusc = load_devkit(data.dataroot, data.version) if info.is_main else None
+        plan = EvalPlan(
+            split=data.val_split,
+            sensors=scenarios[0].sensors,
+            out=out,
+            scenarios=len(scenarios),
+            boxes_per_sample=cfg.model.head.max_detections,
+            max_missing=data.max_missing_fraction,
+        )
+        nusc = preflight(index, data.sample, plan, info, lambda: load_devkit(data.dataroot, data.version))
         ev = Evaluator(model, cfg, index, info, args.batch_size, args.workers)
-        rows = run_scenarios(ev, nusc, data.val_split, scenarios, out, render_curves=not args.no_plots)
+        # rank 0 writes into a staging folder, published whole when everything succeeded
+        staging = atomic_dir(out, overwrite=True) if info.is_main else contextlib.nullcontext(out)
+        with staging as stage:
+            done = run_scenarios(ev, nusc, data.val_split, scenarios, stage, render_curves=not args.no_plots)
+            table = (
+                write_robustness([(r.name, r.summary) for r in done], stage)
+                if done and args.robustness
+                else ""
+            )
         if info.is_main:
-            name, s = rows[0]
-            print(f"{name}: mAP {s['mean_ap']:.4f}  NDS {s['nd_score']:.4f}  (report: {out / 'report.md'})")
+            log.info("published the evaluation to %s", out)
+            main, s = done[0], done[0].summary
+            print(
+                f"{main.name}: mAP {s['mean_ap']:.4f}  NDS {s['nd_score']:.4f}  (report: {out / 'report.md'})"
+            )
+            print(
+                f"{main.name}: sensors used: {', '.join(main.used) or 'none'}; {main.dropped.summary_line()}"
+            )
             if args.robustness:
-                print(write_robustness(rows, out))
+                print(table)
         return 0
     finally:
         cleanup_distributed()

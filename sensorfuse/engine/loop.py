@@ -49,12 +49,12 @@ from sensorfuse.engine.checkpoint import (
     step_path,
 )
 from sensorfuse.engine.config import TrainConfig, resume_changes, save_config
-from sensorfuse.engine.dataclass_io import to_dict
 from sensorfuse.engine.distributed import DistInfo, seed_everything
 from sensorfuse.engine.drops import DropCount
 from sensorfuse.engine.optim import build_optimizer, lr_factor
 from sensorfuse.errors import ConfigError, SensorfuseError
 from sensorfuse.utils.atomic import atomic_write_json
+from sensorfuse.utils.dataclass_io import to_dict
 
 log = logging.getLogger(__name__)
 

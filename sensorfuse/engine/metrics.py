@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sensorfuse.classes import ATTRIBUTES, DETECTION_CLASSES
+from sensorfuse.data.accounting import MissingTally
 from sensorfuse.errors import DataError
 from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -40,6 +41,7 @@ _REQUIRED = (
 
 
 def submission_meta(sensors: Sequence[str]) -> dict[str, bool]:
+    """The submission's ``meta``: ``sensors`` are the modalities the predictions really used."""
     return {
         "use_camera": "camera" in sensors,
         "use_lidar": "lidar" in sensors,
@@ -89,13 +91,18 @@ def write_submission(
 
 
 def load_devkit(dataroot: str | Path, version: str) -> Any:
-    """A devkit ``NuScenes`` (quiet)."""
-    from nuscenes.nuscenes import NuScenes
+    """A devkit ``NuScenes`` over checked tables (quiet), see :func:`sensorfuse.data.index.open_devkit`.
+
+    Raises:
+        DataError: no table folder, a bad table (naming file, record and field), or the devkit cannot load
+            the tables (its assertion or error quoted).
+    """
+    from sensorfuse.data.index import open_devkit
 
     root = Path(dataroot)
     if not (root / version).is_dir():
         raise DataError(root / version, "no nuScenes tables here (check --dataroot and --version)", "version")
-    return NuScenes(version=version, dataroot=str(root), verbose=False)
+    return open_devkit(root, version)
 
 
 def split_sample_tokens(nusc: Any, eval_set: str) -> list[str]:
@@ -123,11 +130,14 @@ def evaluate_predictions(
     sensors: Sequence[str] = ("lidar", "camera", "radar"),
     render_curves: bool = True,
     title: str = "Detection evaluation",
+    accounting: MissingTally | None = None,
 ) -> dict[str, Any]:
     """Run the official ``DetectionEval`` on ``results`` for split ``eval_set``.
 
-    Writes into ``out_dir``: ``results_nusc.json`` (the submission), the devkit's ``metrics_summary.json``,
-    ``metrics_details.json`` and ``plots/`` (when ``render_curves``), and ``report.md``.
+    Writes into ``out_dir``: ``results_nusc.json`` (the submission; its ``meta`` from ``sensors``, the
+    modalities the predictions used), the devkit's ``metrics_summary.json``, ``metrics_details.json`` and
+    ``plots/`` (when ``render_curves``), and ``report.md`` (with a "Sensors dropped" section from
+    ``accounting``, the sensors left out of the predicted samples, when given).
     Returns the devkit's metrics summary dict (``mean_ap``, ``nd_score``, ``tp_errors``, ``mean_dist_aps``...).
     """
     from nuscenes.eval.common.config import config_factory
@@ -148,8 +158,11 @@ def evaluate_predictions(
         verbose=False,
     )
     summary: dict[str, Any] = ev.main(plot_examples=0, render_curves=render_curves)
-    atomic_write_text(out / "report.md", format_report(summary, title, eval_set, len(tokens)))
-    log.info("%s: mAP %.4f NDS %.4f (%s)", eval_set, summary["mean_ap"], summary["nd_score"], out)
+    report = format_report(summary, title, eval_set, len(tokens))
+    if accounting is not None:
+        report += format_accounting(accounting, sensors)
+    atomic_write_text(out / "report.md", report)
+    log.info("%s on %s: mAP %.4f NDS %.4f", title, eval_set, summary["mean_ap"], summary["nd_score"])
     return summary
 
 
@@ -186,6 +199,16 @@ def format_report(summary: Mapping[str, Any], title: str, eval_set: str, n_sampl
         lines.append("| " + " | ".join([cls, _f(summary["mean_dist_aps"][cls]), *aps, *errs]) + " |")
     lines += ["", "Classes without ground truth in the split count as AP 0 (devkit rule).", ""]
     return "\n".join(lines)
+
+
+def format_accounting(accounting: MissingTally, used: Sequence[str]) -> str:
+    """The report's "Sensors dropped" section: the modalities used and the drops per sensor and reason."""
+    return (
+        "\n## Sensors dropped\n\n"
+        f"Modalities used (present in at least one sample): {', '.join(used) or 'none'}. Reason "
+        "`not used` = left out on purpose (sensor subset, robustness scenario); any other reason is a data "
+        "fault.\n\n" + accounting.format_markdown()
+    )
 
 
 def format_table(rows: Sequence[tuple[str, Mapping[str, Any]]], reference: str | None = None) -> str:

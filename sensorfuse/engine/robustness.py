@@ -1,8 +1,10 @@
 """Degraded-sensor scenarios for the robustness matrix of ``sensorfuse evaluate --robustness``.
 
-A :class:`Scenario` changes how samples are loaded (``sample_cfg``: e.g. one radar left out) and/or edits each
-loaded :class:`~sensorfuse.structures.SensorSample` (``edit``: drop modalities, thin LiDAR beams, hide a
-camera, replace the LiDAR by an older sweep). Every degraded sensor is recorded in ``meta.missing``.
+A :class:`Scenario` changes how samples are loaded (``drop_channels``: e.g. one radar left out) and/or edits
+each loaded :class:`~sensorfuse.structures.SensorSample` (``edit``: drop modalities, thin LiDAR beams, hide a
+camera, replace the LiDAR by an older sweep). Every sensor a scenario removes is recorded in ``meta.missing``
+with the reason :data:`~sensorfuse.data.accounting.INTENDED` (counted and reported, never a data fault); a
+sensor that is degraded but present (thinned beams, a stale LiDAR) is not a drop.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def stale_lidar(
     """Replace the LiDAR by the previous keyframe's (≈0.5 s older), moved into this reference frame.
 
     Points keep their old world position (a stale sensor does not see motion) and their time lag grows by
-    the age. Without a previous keyframe (first sample of a scene) the LiDAR is absent.
+    the age. Without a previous keyframe (first sample of a scene) the LiDAR is absent (recorded in
+    ``meta.missing`` as intended); a replaced LiDAR is present, so it is not recorded as dropped.
     """
     if sample.lidar is None:
         return sample
@@ -123,15 +126,7 @@ def stale_lidar(
     pts = old.lidar.points.copy()
     pts[:, :3] = ref_from_old_ref.apply(pts[:, :3].astype(np.float64)).astype(np.float32)
     pts[:, 4] += (sample.meta.timestamp - old.meta.timestamp) * 1e-6
-    out = replace(sample, lidar=PointCloud(pts))
-    out.meta = replace(
-        sample.meta,
-        missing={
-            **sample.meta.missing,
-            LIDAR: missing_entry(INTENDED, "stale (robustness): previous keyframe"),
-        },
-    )
-    return out
+    return replace(sample, lidar=PointCloud(pts))
 
 
 def default_matrix(model_sensors: Sequence[str]) -> list[Scenario]:

@@ -122,8 +122,8 @@ def test_sharded_evaluation_matches_single_process(
 
     from sensorfuse.engine.checkpoint import save_checkpoint
     from sensorfuse.engine.config import load_config
-    from sensorfuse.engine.dataclass_io import to_dict
     from sensorfuse.models import build_detector
+    from sensorfuse.utils.dataclass_io import to_dict
 
     root, version = world
     cfg = load_config(

@@ -12,11 +12,11 @@ import torch
 
 from sensorfuse.engine.checkpoint import load_checkpoint
 from sensorfuse.engine.config import RESUME_MAY_CHANGE, load_config, resume_changes
-from sensorfuse.engine.dataclass_io import to_dict
 from sensorfuse.engine.distributed import DistInfo
 from sensorfuse.engine.loop import Trainer, fit
 from sensorfuse.engine.optim import lr_factor
 from sensorfuse.errors import ConfigError
+from sensorfuse.utils.dataclass_io import to_dict
 
 CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 BASE = [

@@ -60,6 +60,9 @@ def test_stale_lidar_moves_old_points_into_the_current_frame() -> None:
     out = stale_lidar(cur, lambda tok: old if tok == "s0" else cur, "s0")
     np.testing.assert_allclose(out.lidar.points[:, 0], old.lidar.points[:, 0] - 2.0, atol=1e-5)
     np.testing.assert_allclose(out.lidar.points[:, 4], 0.5, atol=1e-6)
+    assert (
+        "LIDAR_TOP" not in out.meta.missing
+    )  # present (stale), not a drop: the submission says lidar is used
     first = stale_lidar(cur, lambda tok: old, None)
     assert first.lidar is None and "LIDAR_TOP" in first.meta.missing
 

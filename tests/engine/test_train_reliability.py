@@ -391,8 +391,8 @@ def test_load_weights_refuses_nan_weights_naming_the_tensor() -> None:
 
 
 def _detector_checkpoint(path: Path, kind_in_config: str, kind_of_weights: str) -> None:
-    from sensorfuse.engine.dataclass_io import to_dict
     from sensorfuse.models import build_detector
+    from sensorfuse.utils.dataclass_io import to_dict
 
     cfg = load_config(SMALL, [f"model.fuser.kind={kind_in_config}"])
     weights = build_detector(load_config(SMALL, [f"model.fuser.kind={kind_of_weights}"]).model).state_dict()

@@ -29,7 +29,7 @@ def test_stage_times_names_every_stage() -> None:
 def test_summary_cli_prints_parts_and_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
-    from sensorfuse.engine.dataclass_io import to_dict
+    from sensorfuse.utils.dataclass_io import to_dict
 
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({"model": to_dict(tiny_config())}))

@@ -90,8 +90,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from sensorfuse.engine.checkpoint import save_checkpoint
     from sensorfuse.engine.config import load_config
-    from sensorfuse.engine.dataclass_io import to_dict
     from sensorfuse.models.build import build_detector
+    from sensorfuse.utils.dataclass_io import to_dict
 
     cfg = load_config(None, [*TINY_OVERRIDES, "data.sample.lidar_sweeps=2"])
     torch.manual_seed(0)
