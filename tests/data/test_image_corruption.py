@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from sensorfuse.data.images import REDUCTIONS, decode_jpeg, decode_jpeg_bytes, load_camera_image
+from sensorfuse.data.images import load_camera_image
 from sensorfuse.errors import DataError
+from sensorfuse.io.jpeg import REDUCTIONS, decode_jpeg, decode_jpeg_bytes
 
 _OPENCV_REDUCED = {
     1: cv2.IMREAD_COLOR,

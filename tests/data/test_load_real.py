@@ -13,8 +13,9 @@ import pytest
 from sensorfuse.calib.camera import in_image, project
 from sensorfuse.classes import CLASS_INDEX
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
-from sensorfuse.data.images import decode_jpeg, plan_image
+from sensorfuse.data.images import plan_image
 from sensorfuse.errors import DataError
+from sensorfuse.io.jpeg import decode_jpeg
 from sensorfuse.structures import collate
 
 pytestmark = pytest.mark.realdata

@@ -18,7 +18,8 @@ from fuzz_budget import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensorfuse.data.images import REDUCTIONS, decode_jpeg, load_camera_image
+from sensorfuse.data.images import load_camera_image
+from sensorfuse.io.jpeg import REDUCTIONS, decode_jpeg
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # no numpy warning may leak from the decoder
 W, H = 48, 32
