@@ -156,3 +156,27 @@ class Transform:
         """Rotate direction vectors (N, 3) (velocities); no translation."""
         v = np.asarray(vectors)
         return v[:, :3] @ self.rotation.T.astype(v.dtype, copy=False)
+
+
+# -- pinhole intrinsics (K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], OpenCV pixel centres) --------------------
+def scale_intrinsics(intrinsics: np.ndarray, sx: float, sy: float | None = None) -> np.ndarray:
+    """K of the image resized by ``sx`` horizontally and ``sy`` vertically (default ``sy = sx``).
+
+    Uses the pixel-corner model of ``cv2.resize``: ``u' = (u + 0.5) * s - 0.5``.
+    """
+    sy = sx if sy is None else sy
+    k = np.array(intrinsics, dtype=np.float64, copy=True)
+    k[0, 0] *= sx
+    k[0, 1] *= sx
+    k[0, 2] = (k[0, 2] + 0.5) * sx - 0.5
+    k[1, 1] *= sy
+    k[1, 2] = (k[1, 2] + 0.5) * sy - 0.5
+    return k
+
+
+def crop_intrinsics(intrinsics: np.ndarray, left: float, top: float) -> np.ndarray:
+    """K of the image cropped so that pixel ``(left, top)`` becomes ``(0, 0)``."""
+    k = np.array(intrinsics, dtype=np.float64, copy=True)
+    k[0, 2] -= left
+    k[1, 2] -= top
+    return k

@@ -11,22 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from sensorfuse.classes import LIDAR
 from sensorfuse.data.accounting import MissingTally, missing_entry
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.io.lidar_bin import RECORD_BYTES
 
 
-def channels_for(cfg: SampleConfig, modalities: Sequence[str]) -> list[str]:
-    """The sensor channels a sample of ``modalities`` loads under ``cfg`` (LiDAR, cameras, radars)."""
-    out = [LIDAR] if "lidar" in modalities else []
-    out += list(cfg.cameras) if "camera" in modalities else []
-    out += list(cfg.radars) if "radar" in modalities else []
-    return out
-
-
-def _problem(index: NuScenesIndex, sample_token: str, channel: str) -> str | None:
+def _problem(index: NuScenesIndex, sample_token: str, channel: str, cfg: SampleConfig) -> str | None:
     """Why ``channel``'s keyframe file of a sample is unusable (a ``meta.missing`` entry), or None."""
     sd_token = index.sample(sample_token)["data"].get(channel)
     if sd_token is None or sd_token not in index.sample_data:
@@ -40,7 +31,7 @@ def _problem(index: NuScenesIndex, sample_token: str, channel: str) -> str | Non
         return missing_entry("missing file", f"{path} [filename]: {e.strerror or e}")
     if size == 0:
         return missing_entry("empty file", f"{path} [filename]: 0 bytes")
-    if channel == LIDAR and size % RECORD_BYTES:
+    if channel in cfg.lidars and size % RECORD_BYTES:
         return missing_entry(
             "truncated", f"{path}: {size} bytes is not a multiple of {RECORD_BYTES} (5 x float32 per point)"
         )
@@ -62,12 +53,12 @@ def scan_files(
     """
     from tqdm import tqdm
 
-    channels = channels_for(cfg, modalities)
+    channels = cfg.channels_for(modalities)
     tally = MissingTally()
     for token in tqdm(tokens, desc="preflight: files", disable=not progress or len(tokens) < 2000):
         missing = {}
         for channel in channels:
-            problem = _problem(index, token, channel)
+            problem = _problem(index, token, channel, cfg)
             if problem is not None:
                 missing[channel] = problem
         tally.add(missing)

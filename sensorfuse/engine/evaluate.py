@@ -27,7 +27,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
 from sensorfuse.data.accounting import INTENDED, MissingTally, missing_entry
-from sensorfuse.data.preflight import channels_for
 from sensorfuse.engine.checkpoint import load_checkpoint
 from sensorfuse.engine.config import TrainConfig, config_from_dict
 from sensorfuse.engine.distributed import DistInfo, all_gather_objects
@@ -54,7 +53,7 @@ def scenario_sample_config(cfg: SampleConfig, scenario: Scenario) -> SampleConfi
 
 def used_modalities(tally: MissingTally, sensors: Sequence[str], cfg: SampleConfig) -> tuple[str, ...]:
     """The modalities of ``sensors`` present in at least one sample of ``tally`` (channels of ``cfg``)."""
-    return tuple(m for m in sensors if tally.present(channels_for(cfg, [m])))
+    return tuple(m for m in sensors if tally.present(cfg.channels_for([m])))
 
 
 class ScenarioDataset(Dataset[SensorSample]):
@@ -191,7 +190,7 @@ def run_scenarios(
         results, dropped = ev.predict(tokens, sc)
         cfg = scenario_sample_config(ev.cfg.data.sample, sc)
         if i == 0:
-            dropped.only(channels_for(cfg, sc.sensors)).check(limit, f"evaluate --split {split} ({sc.name})")
+            dropped.only(cfg.channels_for(sc.sensors)).check(limit, f"evaluate --split {split} ({sc.name})")
         if not ev.info.is_main:
             continue
         log.log(

@@ -35,7 +35,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from sensorfuse.data.accounting import MissingTally
-from sensorfuse.data.preflight import channels_for
 from sensorfuse.engine import provenance
 from sensorfuse.engine.checkpoint import (
     LAST,
@@ -154,7 +153,7 @@ class Trainer:
         self.losses: dict[str, float] = {}  # of the last step
         self.drops = DropCount(info)
         # the model's sensor channels: only their drops can fail the run (others are counted, not checked)
-        self.channels = channels_for(cfg.data.sample, cfg.model.sensors)
+        self.channels = cfg.data.sample.channels_for(cfg.model.sensors)
         # one entry per start of the run: {"from_step": int, "changed": {key: [old, new]}}
         self.starts: list[dict[str, Any]] = []
         # this start's provenance entry (set on rank 0 by fit), saved with every checkpoint

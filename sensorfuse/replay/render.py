@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from sensorfuse.boxes import box_corners
-from sensorfuse.calib.camera import scale_intrinsics
 from sensorfuse.classes import CAMERAS, DETECTION_CLASSES
+from sensorfuse.geometry import scale_intrinsics
 from sensorfuse.structures import Boxes3D, CameraSet
 
 #: BGR colour per class index (tab10-like), used for predictions; ground truth is drawn in white.

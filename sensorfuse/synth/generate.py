@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from sensorfuse.calib.camera import scale_intrinsics
 from sensorfuse.calib.rig import load_rig
 from sensorfuse.classes import CATEGORY_TO_CLASS
 from sensorfuse.errors import ConfigError
+from sensorfuse.geometry import scale_intrinsics
 from sensorfuse.synth.config import SynthConfig, scene_names, token
 from sensorfuse.synth.scene import SceneCtx, actor_colors, build_world, generate_scene
 from sensorfuse.synth.tables import Tables, static_tables

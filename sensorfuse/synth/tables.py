@@ -10,9 +10,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sensorfuse.calib.camera import scale_intrinsics
 from sensorfuse.calib.rig import Rig
 from sensorfuse.classes import CATEGORY_TO_CLASS, CLASS_ATTRIBUTES
+from sensorfuse.geometry import scale_intrinsics
 from sensorfuse.synth.config import token
 from sensorfuse.synth.taxonomy import TAXONOMY
 

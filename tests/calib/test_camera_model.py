@@ -10,13 +10,11 @@ from hypothesis import strategies as st
 from sensorfuse.calib.camera import (
     cam_from_lidar,
     check_intrinsics,
-    crop_intrinsics,
     in_image,
     project,
-    scale_intrinsics,
     unproject,
 )
-from sensorfuse.geometry import Transform, yaw_to_quat
+from sensorfuse.geometry import Transform, crop_intrinsics, scale_intrinsics, yaw_to_quat
 
 K = np.array([[1266.417, 0, 816.267], [0, 1266.417, 491.507], [0, 0, 1]])
 
