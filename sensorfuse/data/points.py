@@ -25,7 +25,10 @@ def _check_finite(points: np.ndarray, path: object, what: str) -> None:
     bad = ~np.isfinite(points).all(axis=1)
     if bad.any():
         raise DataError(
-            str(path), f"{int(bad.sum())} of {len(points)} {what} points have NaN/inf values", "points"
+            str(path),
+            f"{int(bad.sum())} of {len(points)} {what} points have NaN/inf values",
+            "points",
+            reason="corrupt",
         )
 
 
@@ -71,7 +74,7 @@ def load_lidar(
         path = existing_file(index, tok)
         pts = np.ascontiguousarray(read_lidar_bin(path), dtype=np.float32)
         if len(pts) == 0:
-            raise DataError(path, "empty LiDAR point cloud (0 points)", "points")
+            raise DataError(path, "empty LiDAR point cloud (0 points)", "points", reason="empty file")
         sweeps.append((tok, pts))
     out = np.empty((sum(len(p) for _, p in sweeps), 5), np.float32)
     n = 0
@@ -105,7 +108,9 @@ def load_radar_channel(
         path = existing_file(index, tok)
         raw = np.asarray(read_radar_pcd(path, **_radar_filters(cfg)))  # type: ignore[arg-type]
         if raw.ndim != 2 or (len(raw) and raw.shape[1] != 18):
-            raise DataError(path, f"radar reader returned shape {raw.shape}, expected (N, 18)")
+            raise DataError(
+                path, f"radar reader returned shape {raw.shape}, expected (N, 18)", reason="corrupt"
+            )
         if len(raw) == 0:
             continue
         cols = [_RADAR_X, _RADAR_X + 1, _RADAR_X + 2, _RADAR_VX_COMP, _RADAR_VY_COMP, _RADAR_RCS]

@@ -31,6 +31,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
+from sensorfuse.data.accounting import reason_of
 from sensorfuse.data.chain import global_from_sensor, walk_sweeps
 from sensorfuse.data.index import check_split
 from sensorfuse.data.tables import REQUIRED_TABLES, load_tables
@@ -65,6 +66,7 @@ OPS = (
     "empty_table",
     "truncate_bytes",
     "swap_prev_next",
+    "break_lidar_chain",
 )
 MUTATION = st.tuples(
     st.sampled_from(REQUIRED_TABLES),
@@ -109,6 +111,13 @@ def _mutate(base: Base, tables: dict[str, Any], raw: dict[str, bytes], m: tuple[
         return
     if op == "empty_table":
         tables[name] = []
+        return
+    if op == "break_lidar_chain":  # aimed at the sweeps that load_sample walks
+        sd = tables.setdefault("sample_data", json.loads(base.text["sample_data"]))
+        lidar = [r for r in sd if isinstance(r, dict) and "LIDAR_TOP" in str(r.get("filename"))]
+        if lidar:
+            rec = lidar[i % len(lidar)]
+            rec["prev"] = [f"dangling-{j}", rec.get("token"), rec.get("next"), ""][j % 4]
         return
     if not isinstance(recs, list) or not recs:
         return
@@ -217,11 +226,18 @@ def test_fuzz_index_build(base: Base, mutations: list[tuple[Any, ...]]) -> None:
             for evaluation in (False, True):
                 with contextlib.suppress(SensorfuseError):
                     check_split(index, split, evaluation=evaluation)
-        keys = [s["data"]["LIDAR_TOP"] for s in index.samples.values() if "LIDAR_TOP" in s["data"]]
-        for key in keys:
-            with contextlib.suppress(SensorfuseError):
-                for tok in walk_sweeps(index, key, 10):
+        walked, load = set(), list(index.samples)[:1]
+        for token, sample in index.samples.items():
+            if "LIDAR_TOP" not in sample["data"]:
+                continue
+            try:
+                for tok in walk_sweeps(index, sample["data"]["LIDAR_TOP"], 3):
                     global_from_sensor(index, tok)
+                walked.add("whole")
+            except DataError as e:
+                walked.add(e.reason)
+                load = [token]  # load a sample whose sweeps are broken
+        event(f"LIDAR_TOP sweep chains: {sorted(walked)}")
         cfg = SampleConfig(
             lidar_sweeps=3,
             radar_sweeps=1,
@@ -229,10 +245,13 @@ def test_fuzz_index_build(base: Base, mutations: list[tuple[Any, ...]]) -> None:
             cameras=("CAM_FRONT",),
             on_missing="drop_sensor",
         )
-        for token in list(index.samples)[:1]:
-            with contextlib.suppress(SensorfuseError):
+        for token in load:
+            try:
                 s = load_sample(index, token, cfg)
-                event(f"sample loaded, dropped: {sorted(s.meta.missing) or 'none'}")
+                dropped = sorted(f"{c} ({reason_of(v)})" for c, v in s.meta.missing.items())
+                event(f"sample loaded, dropped: {dropped or 'none'}")
+            except SensorfuseError as e:
+                event(f"sample refused: {type(e).__name__}")
 
 
 @pytest.fixture(scope="module")
