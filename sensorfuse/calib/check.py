@@ -28,12 +28,12 @@ from sensorfuse.calib.camera import check_intrinsics
 from sensorfuse.calib.fit import fit_plane, icp_correction, nn_residual
 from sensorfuse.calib.overlay import draw_overlay
 from sensorfuse.classes import CAMERAS, LIDAR, RADARS
-from sensorfuse.data.chain import ego_from_sensor, global_from_sensor, walk_sweeps
 from sensorfuse.data.config import SampleConfig
-from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.data.sample import load_sample
 from sensorfuse.errors import DataError
 from sensorfuse.geometry import quat_to_matrix
+from sensorfuse.sources.nuscenes.chain import ego_from_sensor, global_from_sensor, walk_sweeps
+from sensorfuse.sources.nuscenes.index import NuScenesIndex
 from sensorfuse.utils.atomic import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,9 @@
-"""Sample assembly from a nuScenes dataroot: index (devkit, JSON cache), typed samples, torch Dataset.
+"""Samples from any recording: the one assembler (:mod:`sensorfuse.data.assemble`), keyframe loading, the torch
+Dataset, augmentation, and the accounting of dropped sensors.
 
-Public API: :class:`NuScenesIndex`, :class:`SampleConfig`, :func:`load_sample`, :class:`FusionDataset`
-(torch is imported when :class:`FusionDataset` is first used).
+Public API: :class:`SampleConfig`, :func:`load_sample`, :class:`FusionDataset` (torch is imported when it is
+first used), and, for convenience, :class:`~sensorfuse.sources.nuscenes.NuScenesIndex` (defined in
+:mod:`sensorfuse.sources.nuscenes`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sensorfuse.data.config import SampleConfig
-from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.data.sample import load_sample
+from sensorfuse.sources.nuscenes.index import NuScenesIndex
 
 if TYPE_CHECKING:
     from sensorfuse.data.dataset import FusionDataset

@@ -64,7 +64,7 @@ class Selection:
     ground_truth: bool = False
 
 
-class _Guard:
+class Guard:
     """Runs one sensor's loader; a DataError raises or marks the sensor missing, per ``cfg.on_missing``."""
 
     def __init__(self, cfg: SampleConfig, missing: dict[str, str]) -> None:
@@ -160,7 +160,7 @@ def radar_points(
 
 
 def cameras(
-    drive: Drive, sel: Selection, global_from_ref: Transform, cfg: SampleConfig, guard: _Guard
+    drive: Drive, sel: Selection, global_from_ref: Transform, cfg: SampleConfig, guard: Guard
 ) -> CameraSet | None:
     """The cameras of ``cfg.cameras`` chosen in ``sel``, decoded at ``cfg.image_size`` with updated K.
 
@@ -233,7 +233,7 @@ def assemble(
     for name in cfg.channels_for(("lidar", "camera", "radar")):
         if name not in drive.sensors and name not in miss:
             miss[name] = missing_entry("absent", f"{drive.name} has no sensor {name!r}")
-    guard = _Guard(cfg, miss)
+    guard = Guard(cfg, miss)
 
     def merged(names: tuple[str, ...], load: Callable[..., np.ndarray]) -> np.ndarray | None:
         parts = []

@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import Dataset
 
 from sensorfuse.data.config import SampleConfig
-from sensorfuse.data.index import NuScenesIndex
-from sensorfuse.data.sample import load_sample
+from sensorfuse.data.sample import load_sample, nuscenes_drive
+from sensorfuse.sources.nuscenes.index import NuScenesIndex
 from sensorfuse.structures import SensorSample
 
 Augment = Callable[[SensorSample, np.random.Generator], SensorSample]
@@ -37,6 +37,7 @@ class FusionDataset(Dataset[SensorSample]):
         self.index = index
         self.cfg = cfg or SampleConfig()
         self.augment = augment
+        self.drive = nuscenes_drive(index, self.cfg)
         if isinstance(split_or_tokens, str):
             self.tokens = index.split_tokens(split_or_tokens)
         else:
@@ -50,7 +51,7 @@ class FusionDataset(Dataset[SensorSample]):
     def __getitem__(self, i: int) -> SensorSample:
         # No cv2.setNumThreads() here: called in a forked worker after the parent used OpenCV's thread pool,
         # it deadlocks (seen with DataLoader workers after a parent-side load_sample).
-        sample = load_sample(self.index, self.tokens[i], self.cfg)
+        sample = load_sample(self.index, self.tokens[i], self.cfg, self.drive)
         if self.augment is not None:
             rng = np.random.default_rng([torch.initial_seed() % 2**32, i])
             sample = self.augment(sample, rng)

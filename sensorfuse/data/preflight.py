@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from sensorfuse.data.accounting import MissingTally, missing_entry
 from sensorfuse.data.config import SampleConfig
-from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.io.lidar_bin import RECORD_BYTES
+from sensorfuse.sources.nuscenes.index import NuScenesIndex
 
 
 def _problem(index: NuScenesIndex, sample_token: str, channel: str, cfg: SampleConfig) -> str | None:

@@ -4,7 +4,7 @@ An evaluation that cannot succeed fails in the first seconds with the reason, no
 inside the devkit:
 
 1. the split exists in this version, is one the devkit evaluates on it, and has samples and annotations
-   (:func:`sensorfuse.data.index.check_split`);
+   (:func:`sensorfuse.sources.nuscenes.index.check_split`);
 2. ``--out`` can be written (its nearest existing folder), has room for the evaluation, and holds nothing but
    an earlier evaluation (the new one replaces it as a whole);
 3. every keyframe file of the split's sensors is there (:func:`sensorfuse.data.preflight.scan_files`), within
@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 
 from sensorfuse.data import NuScenesIndex, SampleConfig
 from sensorfuse.data.accounting import MissingTally
-from sensorfuse.data.index import check_split
 from sensorfuse.data.preflight import scan_files
 from sensorfuse.engine.distributed import DistInfo, all_gather_objects
 from sensorfuse.engine.drops import gather_tally
 from sensorfuse.errors import ConfigError, DataQualityError, SensorfuseError
+from sensorfuse.sources.nuscenes.index import check_split
 
 T = TypeVar("T")
 

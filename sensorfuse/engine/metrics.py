@@ -91,13 +91,13 @@ def write_submission(
 
 
 def load_devkit(dataroot: str | Path, version: str) -> Any:
-    """A devkit ``NuScenes`` over checked tables (quiet), see :func:`sensorfuse.data.index.open_devkit`.
+    """A devkit ``NuScenes`` over checked tables (quiet), see :func:`sensorfuse.sources.nuscenes.index.open_devkit`.
 
     Raises:
         DataError: no table folder, a bad table (naming file, record and field), or the devkit cannot load
             the tables (its assertion or error quoted).
     """
-    from sensorfuse.data.index import open_devkit
+    from sensorfuse.sources.nuscenes.index import open_devkit
 
     root = Path(dataroot)
     if not (root / version).is_dir():

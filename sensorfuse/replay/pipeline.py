@@ -10,21 +10,21 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sensorfuse.data.assemble import Selection, assemble
 from sensorfuse.data.config import SampleConfig
-from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.errors import ConfigError
-from sensorfuse.replay.assemble import assemble_frame
 from sensorfuse.replay.frames import CausalFramer, Frame, Trigger, TriggerMode, make_triggers, schedule
 from sensorfuse.replay.outputs import JsonlWriter, Mp4Writer
 from sensorfuse.replay.records import frame_record
 from sensorfuse.replay.render import bev_image, camera_tiles, mosaic_frame
 from sensorfuse.replay.score import ScoreBoard, match_frame
-from sensorfuse.replay.stream import Arrival, FaultPlan, Player, SceneStream, apply_faults, scene_messages
+from sensorfuse.replay.stream import Arrival, FaultPlan, Player, SceneStream, apply_faults, drive_stream
+from sensorfuse.sources.base import Drive
 from sensorfuse.structures import Boxes3D, SensorSample
 from sensorfuse.sync.core import SyncPolicy
 from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
@@ -41,9 +41,6 @@ Predictor = Callable[[SensorSample, StageTimer], Boxes3D]
 class ReplayOptions:
     """What to replay and what to write (the CLI flags of ``sensorfuse replay``)."""
 
-    dataroot: Path
-    version: str
-    scene: str
     out: Path
     speed: float = 1.0
     trigger: TriggerMode = "keyframe"
@@ -71,14 +68,14 @@ class ReplaySummary:
 class _Outputs:
     """The optional writers of one replay, closed together (complete-or-absent each)."""
 
-    def __init__(self, out: Path, opts: ReplayOptions, fps: float) -> None:
+    def __init__(self, out: Path, opts: ReplayOptions, fps: float, name: str) -> None:
         self.jsonl = JsonlWriter(out / "detections.jsonl")
         self.mp4 = Mp4Writer(out / "replay.mp4", fps=fps) if opts.mp4 else None
         self.rrd: Any = None
         if opts.rerun:
             from sensorfuse.replay.rerun_log import RerunRecorder
 
-            self.rrd = RerunRecorder(out / "replay.rrd", recording_id=f"{opts.scene}")
+            self.rrd = RerunRecorder(out / "replay.rrd", recording_id=name)
 
     def writers(self) -> list[Any]:
         return [w for w in (self.jsonl, self.mp4, self.rrd) if w is not None]
@@ -121,10 +118,10 @@ class _Arrived:
     """Per-channel timestamps of the messages pushed so far (what a consumer has received)."""
 
     def __init__(self) -> None:
-        self.times: dict[str, list[int]] = defaultdict(list)
+        self.times: dict[str, set[int]] = defaultdict(set)
 
     def add(self, a: Arrival) -> None:
-        self.times[a.message.channel].append(int(a.message.timestamp))
+        self.times[a.message.channel].add(int(a.message.timestamp))
 
 
 def _process(
@@ -158,25 +155,45 @@ def _fps(triggers: list[Trigger]) -> float:
 
 
 def _summarise(
-    summary: ReplaySummary, timer: StageTimer, board: ScoreBoard | None, out: Path, opts: ReplayOptions
+    summary: ReplaySummary,
+    timer: StageTimer,
+    board: ScoreBoard | None,
+    out: Path,
+    opts: ReplayOptions,
+    name: str,
 ) -> None:
-    timing = timer.summary(meta={"scene": opts.scene, "trigger": opts.trigger, "device": opts.device})
+    timing = timer.summary(meta={"scene": name, "trigger": opts.trigger, "device": opts.device})
     summary.latency = timing.as_dict()
     summary.score = board.summary() if board is not None and board.frames else None
     atomic_write_json(out / "latency.json", summary.latency, indent=2)
-    atomic_write_text(out / "latency.md", markdown_table({opts.scene: timing}))
+    atomic_write_text(out / "latency.md", markdown_table({name: timing}))
     body = {k: v for k, v in summary.__dict__.items() if k != "latency"}
     body["faults"] = opts.faults.describe()
+    body["recording"] = name
     atomic_write_json(out / "summary.json", body, indent=2)
 
 
-def run_replay(
-    opts: ReplayOptions, predict: Predictor | None = None, index: NuScenesIndex | None = None
-) -> ReplaySummary:
-    """Replay ``opts.scene``; with ``predict`` None the ground truth is shown (``--no-model``)."""
-    index = index or NuScenesIndex(opts.dataroot, opts.version)
-    stream: SceneStream = scene_messages(index, opts.scene)
-    triggers = make_triggers(stream, opts.trigger)
+def frame_sample(
+    drive: Drive, frame: Frame, arrived: Mapping[str, Collection[int]], cfg: SampleConfig
+) -> SensorSample:
+    """The sample of a causal frame: exactly the messages it chose (and their arrived history)."""
+    token = frame.trigger.sample_token or ""
+    sel = Selection(
+        ref=frame.trigger.clock,
+        chosen=frame.sync.chosen,
+        arrived=arrived,
+        sample_token=token,
+        scene_name=drive.name,
+        ground_truth=cfg.load_gt and bool(token),
+    )
+    return assemble(drive, sel, cfg, frame.sync.missing)
+
+
+def run_replay(opts: ReplayOptions, drive: Drive, predict: Predictor | None = None) -> ReplaySummary:
+    """Replay a recording; with ``predict`` None the ground truth is shown (``--no-model``)."""
+    stream: SceneStream = drive_stream(drive)
+    opts.faults.check(stream.channels, drive.name)
+    triggers = make_triggers(stream, opts.trigger, opts.sample.reference)
     if opts.max_frames is not None:
         if opts.max_frames < 1:
             raise ConfigError(f"--max-frames: expected >= 1, got {opts.max_frames}")
@@ -188,7 +205,7 @@ def run_replay(
     timer, board = StageTimer(opts.device), ScoreBoard() if predict is not None else None
     summary = ReplaySummary()
     opts.out.mkdir(parents=True, exist_ok=True)
-    outs = _Outputs(opts.out, opts, _fps(triggers))
+    outs = _Outputs(opts.out, opts, _fps(triggers), drive.name)
     ok = False
     try:
         player = Player(events, speed=opts.speed)
@@ -199,7 +216,7 @@ def run_replay(
                 continue
             frame, sample, boxes, latency = _process(
                 lambda ev=ev: framer.assemble(ev),  # type: ignore[misc]
-                lambda f: assemble_frame(index, f, arrived.times, opts.sample, opts.scene),
+                lambda f: frame_sample(drive, f, arrived.times, opts.sample),
                 predict, timer, opts.min_score,
             )  # fmt: skip
             score = None
@@ -220,6 +237,6 @@ def run_replay(
     finally:
         outs.close(ok)
     summary.outputs = {w.path.name: str(w.path) for w in outs.writers() if w.path.exists()}
-    _summarise(summary, timer, board, opts.out, opts)
-    log.info("replayed %d frames of %s: %s", summary.frames, opts.scene, json.dumps(summary.outputs))
+    _summarise(summary, timer, board, opts.out, opts, drive.name)
+    log.info("replayed %d frames of %s: %s", summary.frames, drive.name, json.dumps(summary.outputs))
     return summary

@@ -1,7 +1,7 @@
 """The message stream of a recorded scene: every ``sample_data`` in timestamp order, paced and faulted.
 
-* :func:`scene_messages` takes a scene's keyframes **and** sweeps of all sensors from the dataset index and
-  returns :class:`~sensorfuse.sync.core.Message` s sorted by ``(timestamp, channel)``.
+* :func:`drive_stream` takes every message of a recording (:class:`~sensorfuse.sources.base.Drive`: a
+  nuScenes scene's keyframes **and** sweeps, or a bag's messages) sorted by ``(timestamp, channel)``.
 * :class:`FaultPlan` (parsed from ``--drop CHANNEL@4s-9s`` / ``--delay CHANNEL=80ms``) drops messages in a
   time window (relative to the scene start) and delays a channel's *arrival*: a delayed message keeps its
   capture timestamp but becomes available later, so a causal consumer sees an older message of that sensor.
@@ -17,17 +17,11 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from sensorfuse.classes import CAMERAS, LIDAR, RADARS
 from sensorfuse.errors import ConfigError, DataError
+from sensorfuse.sources.base import Drive
 from sensorfuse.sync.core import Message
-
-if TYPE_CHECKING:
-    from sensorfuse.data.index import NuScenesIndex
-
-#: Every sensor channel of the nuScenes rig.
-CHANNELS: tuple[str, ...] = (LIDAR, *CAMERAS, *RADARS)
 
 _UNIT_US = {"us": 1, "µs": 1, "ms": 1_000, "s": 1_000_000}
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(us|µs|ms|s)?\s*$")
@@ -43,15 +37,16 @@ class SceneStream:
     """A scene's messages and the keyframe bookkeeping replay needs.
 
     Attributes:
-        name / token: the scene.
-        messages: every sample_data of the scene, sorted by ``(timestamp, channel)``.
-        sample_of_keyframe: keyframe sample_data token → its sample token.
+        name: the recording (scene name, bag file name).
+        messages: every message, sorted by ``(timestamp, channel)``.
+        sample_of_keyframe: annotated message token → its sample id (:meth:`Drive.keyframes`).
+        sensors: the recording's sensor names, in rig order.
     """
 
     name: str
-    token: str
     messages: tuple[Message, ...]
     sample_of_keyframe: Mapping[str, str]
+    sensors: tuple[str, ...] = ()
 
     @property
     def start_us(self) -> int:
@@ -59,37 +54,21 @@ class SceneStream:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        """The channels that appear in the scene, in rig order."""
+        """The sensors that have messages, in rig order (then any others, sorted)."""
         have = {m.channel for m in self.messages}
-        return tuple(c for c in CHANNELS if c in have) + tuple(sorted(have - set(CHANNELS)))
+        return tuple(c for c in self.sensors if c in have) + tuple(sorted(have - set(self.sensors)))
 
 
-def scene_messages(index: NuScenesIndex, scene_name: str) -> SceneStream:
-    """All sample_data (keyframes and sweeps, all sensors) of a scene, sorted by ``(timestamp, channel)``.
-
-    A sweep belongs to the scene of its ``sample_token`` (nuScenes links every sweep to a keyframe sample).
+def drive_stream(drive: Drive) -> SceneStream:
+    """Every message of a recording, sorted, with its keyframes' sample ids.
 
     Raises:
-        DataError: the scene is not in the index (the error lists scene names), or it has no sample_data.
+        DataError: the recording has no messages.
     """
-    samples = set(index.scene_tokens(scene_name))
-    msgs = [
-        Message(
-            channel=str(rec["channel"]),
-            timestamp=int(rec["timestamp"]),
-            token=tok,
-            is_key_frame=bool(rec["is_key_frame"]),
-            filename=str(rec["filename"]),
-            modality=str(rec["modality"]),
-        )
-        for tok, rec in index.sample_data.items()
-        if rec["sample"] in samples
-    ]
-    scene_token = str(index.scenes[scene_name]["token"])
+    msgs = tuple(sort_messages(drive.messages()))
     if not msgs:
-        raise DataError(f"scene:{scene_token}", f"scene {scene_name!r} has no sample_data", "sample_data")
-    keyframes = {m.token: str(index.sample_data[m.token]["sample"]) for m in msgs if m.is_key_frame}
-    return SceneStream(scene_name, scene_token, tuple(sort_messages(msgs)), keyframes)
+        raise DataError(drive.name, "the recording has no sensor messages", "messages")
+    return SceneStream(drive.name, msgs, dict(drive.keyframes()), tuple(drive.sensors))
 
 
 # -- fault injection -------------------------------------------------------------------------------------------
@@ -114,10 +93,8 @@ def parse_duration_us(text: str, what: str) -> int:
 
 
 def _check_channel(channel: str, spec: str, option: str) -> str:
-    if channel not in CHANNELS:
-        raise ConfigError(
-            f"{option} {spec!r}: unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}"
-        )
+    if not channel:
+        raise ConfigError(f"{option} {spec!r}: no sensor name before the window/duration")
     return channel
 
 
@@ -172,6 +149,15 @@ class FaultPlan:
             _check_channel(channel.strip(), spec, "--delay")
             delay_map[channel.strip()] = parse_duration_us(amount, f"--delay {spec!r}")
         return FaultPlan(tuple(DropWindow.parse(s) for s in drops), delay_map)
+
+    def check(self, sensors: Sequence[str], where: str) -> None:
+        """Every faulted sensor must be one of the recording's ``sensors`` (ConfigError naming it)."""
+        named = [(d.channel, "--drop") for d in self.drops] + [(c, "--delay") for c in self.delays_us]
+        for channel, option in named:
+            if channel not in sensors:
+                raise ConfigError(
+                    f"{option}: {where} has no sensor {channel!r}; its sensors are {', '.join(sensors)}"
+                )
 
     def describe(self) -> dict[str, Any]:
         return {

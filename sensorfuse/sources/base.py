@@ -51,7 +51,9 @@ class SensorSpec:
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
-            raise ConfigError(f"sensor {self.name!r}: modality {self.modality!r}, expected one of {MODALITIES}")
+            raise ConfigError(
+                f"sensor {self.name!r}: modality {self.modality!r}, expected one of {MODALITIES}"
+            )
 
 
 @dataclass(frozen=True)
@@ -136,4 +138,3 @@ class Drive(Protocol):
 def channels_of(sensors: Mapping[str, SensorSpec], modality: str) -> tuple[str, ...]:
     """The names of ``sensors`` of one modality, in rig order."""
     return tuple(n for n, s in sensors.items() if s.modality == modality)
-

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sensorfuse.data.tables import by_token, load_table
 from sensorfuse.errors import DataError
+from sensorfuse.io.tables import by_token, load_table
 from sensorfuse.sync.core import Message, SyncPolicy, synchronize
 
 

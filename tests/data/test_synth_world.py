@@ -10,9 +10,9 @@ import pytest
 
 from sensorfuse.boxes import points_in_boxes
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
-from sensorfuse.data.chain import ego_from_sensor, global_from_sensor, walk_sweeps
 from sensorfuse.geometry import Transform
 from sensorfuse.io.lidar_bin import read_lidar_bin
+from sensorfuse.sources.nuscenes.chain import ego_from_sensor, global_from_sensor, walk_sweeps
 from sensorfuse.structures import SensorSample
 
 

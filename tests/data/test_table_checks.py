@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
-from sensorfuse.data.index import INDEX_FORMAT, check_split
-from sensorfuse.data.tables import load_table
 from sensorfuse.errors import ConfigError, DataError
+from sensorfuse.io.tables import load_table
+from sensorfuse.sources.nuscenes.index import INDEX_FORMAT, check_split
 
 Records = list[dict[str, Any]]
 
@@ -316,7 +316,7 @@ def test_cache_hit_skips_the_checks(
     def no_tables(*a: Any, **k: Any) -> None:
         raise AssertionError("tables read on a cache hit")
 
-    monkeypatch.setattr("sensorfuse.data.index.load_tables", no_tables)
+    monkeypatch.setattr("sensorfuse.sources.nuscenes.index.load_tables", no_tables)
     assert build(root, version, tmp_path).samples == first.samples
 
 
@@ -337,7 +337,7 @@ def test_corrupt_cache_is_rebuilt(
     root, version = world
     first = build(root, version, tmp_path)
     corrupt(first.cache_path)
-    with caplog.at_level(logging.WARNING, logger="sensorfuse.data.index"):
+    with caplog.at_level(logging.WARNING, logger="sensorfuse.sources.nuscenes.index"):
         again = build(root, version, tmp_path)
     assert again.samples == first.samples and again.splits == first.splits
     assert str(first.cache_path) in caplog.text and "rebuilding" in caplog.text

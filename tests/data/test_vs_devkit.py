@@ -10,7 +10,7 @@ import pytest
 
 from sensorfuse.classes import LIDAR, RADARS
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
-from sensorfuse.data.chain import global_from_sensor
+from sensorfuse.sources.nuscenes.chain import global_from_sensor
 
 
 def compare_with_devkit(root: Path, version: str, token: str, lidar_sweeps: int, radar_sweeps: int) -> None:

@@ -32,10 +32,10 @@ from hypothesis import strategies as st
 
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
 from sensorfuse.data.accounting import reason_of
-from sensorfuse.data.chain import global_from_sensor, walk_sweeps
-from sensorfuse.data.index import check_split
-from sensorfuse.data.tables import REQUIRED_TABLES, load_tables
 from sensorfuse.errors import DataError, SensorfuseError
+from sensorfuse.io.tables import REQUIRED_TABLES, load_tables
+from sensorfuse.sources.nuscenes.chain import global_from_sensor, walk_sweeps
+from sensorfuse.sources.nuscenes.index import check_split
 
 JSON_SCALARS = (
     st.none()

@@ -28,7 +28,7 @@ def _stream(seconds: float = 3.0) -> SceneStream:
             msgs.append(Message(ch, T0 + phase + i * period, tok, key, f"f/{tok}", mod))
             if key:
                 keyframes[tok] = f"sample-{i // 10}"
-    return SceneStream("scene-x", "tok", tuple(sort_messages(msgs)), keyframes)
+    return SceneStream("scene-x", tuple(sort_messages(msgs)), keyframes, tuple(CH))
 
 
 def _frames(stream: SceneStream, plan: FaultPlan, mode: str = "sweep") -> list:

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from sensorfuse.bench.latency import TINY_OVERRIDES
+from sensorfuse.classes import CAMERAS, LIDAR, RADARS
 from sensorfuse.data.config import SampleConfig
+from sensorfuse.data.sample import nuscenes_drive
 from sensorfuse.replay.outputs import read_jsonl
 from sensorfuse.replay.pipeline import ReplayOptions, run_replay
-from sensorfuse.replay.stream import CHANNELS, FaultPlan, scene_messages
+from sensorfuse.replay.stream import FaultPlan, drive_stream
+from sensorfuse.sources.nuscenes import NuScenesDrive, NuScenesIndex
 
 SMALL = SampleConfig(image_size=(48, 128), lidar_sweeps=2, radar_sweeps=2, on_missing="drop_sensor")
 
@@ -23,12 +26,14 @@ def _first_scene(world: tuple[Path, str]) -> str:
     return str(sorted(s["name"] for s in scenes)[0])
 
 
+def _drive(world: tuple[Path, str]) -> NuScenesDrive:
+    return nuscenes_drive(NuScenesIndex(*world), SMALL, _first_scene(world))
+
+
 def test_scene_stream_has_every_sample_data_in_order(synth_world: tuple[Path, str]) -> None:
     root, version = synth_world
     scene = _first_scene(synth_world)
-    from sensorfuse.data import NuScenesIndex
-
-    stream = scene_messages(NuScenesIndex(root, version), scene)
+    stream = drive_stream(_drive(synth_world))
     tables = {
         n: json.loads((root / version / f"{n}.json").read_text()) for n in ("scene", "sample", "sample_data")
     }
@@ -39,7 +44,7 @@ def test_scene_stream_has_every_sample_data_in_order(synth_world: tuple[Path, st
     assert [(m.timestamp, m.channel) for m in stream.messages] == sorted(
         (m.timestamp, m.channel) for m in stream.messages
     )
-    assert set(stream.channels) == set(CHANNELS)
+    assert set(stream.channels) == {LIDAR, *CAMERAS, *RADARS}
     assert any(m.is_key_frame for m in stream.messages) and any(not m.is_key_frame for m in stream.messages)
     assert set(stream.sample_of_keyframe.values()) == samples
 
@@ -51,12 +56,11 @@ def test_no_model_replay_writes_readable_outputs_and_reports_drops(
 
     from sensorfuse.replay.rerun_log import read_rrd_summary
 
-    root, version = synth_world
     opts = ReplayOptions(
-        dataroot=root, version=version, scene=_first_scene(synth_world), out=tmp_path, speed=0,
+        out=tmp_path, speed=0,
         trigger="keyframe", faults=FaultPlan.parse(drops=["CAM_FRONT"]), sample=SMALL, max_frames=3,
     )  # fmt: skip
-    summary = run_replay(opts)
+    summary = run_replay(opts, _drive(synth_world))
     assert summary.frames == 3 and summary.keyframes == 3
     lines = read_jsonl(tmp_path / "detections.jsonl")
     assert [r["frame"] for r in lines] == [0, 1, 2]
@@ -137,21 +141,19 @@ def test_bad_scene_and_fault_specs_are_clean_errors(synth_world: tuple[Path, str
 def test_broken_sensor_file_is_reported_missing_and_replay_continues(
     synth_world: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sensorfuse.data.sample as assemble  # the camera loader replay shares with keyframe loading
+    import sensorfuse.data.assemble as assemble  # the camera loader replay shares with keyframe loading
     from sensorfuse.errors import DataError
 
-    real = assemble.load_camera_image
+    real = assemble.load_camera
 
-    def flaky(path: Path, *args: object, **kw: object) -> object:
-        if "CAM_BACK__" in path.name:
-            raise DataError(path, "truncated or corrupt JPEG (no end-of-image marker FFD9)", "image")
-        return real(path, *args, **kw)  # type: ignore[arg-type]
+    def flaky(image: object, *args: object, **kw: object) -> object:
+        if "CAM_BACK__" in str(getattr(image, "where", "")):
+            raise DataError(image.where, "truncated or corrupt JPEG (no end-of-image marker FFD9)", "image")  # type: ignore[attr-defined]
+        return real(image, *args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(assemble, "load_camera_image", flaky)
-    root, version = synth_world
-    opts = ReplayOptions(dataroot=root, version=version, scene=_first_scene(synth_world), out=tmp_path, speed=0,
-                         sample=SMALL, max_frames=2, mp4=False, rerun=False)  # fmt: skip
-    assert run_replay(opts).frames == 2
+    monkeypatch.setattr(assemble, "load_camera", flaky)
+    opts = ReplayOptions(out=tmp_path, speed=0, sample=SMALL, max_frames=2, mp4=False, rerun=False)
+    assert run_replay(opts, _drive(synth_world)).frames == 2
     for r in read_jsonl(tmp_path / "detections.jsonl"):
         assert r["missing"]["CAM_BACK"].startswith("bad data:") and "FFD9" in r["missing"]["CAM_BACK"]
         assert "CAM_BACK" not in r["sensors_used"] and "CAM_FRONT" in r["sensors_used"]

@@ -30,9 +30,10 @@ def test_causal_replay_of_a_real_keyframe(realdata: Path, tmp_path: Path) -> Non
 
     root, version, token = _build_real_world(realdata, tmp_path / "world")
     cfg = SampleConfig(image_size=(128, 352), lidar_sweeps=1, radar_sweeps=1, on_missing="drop_sensor")
-    opts = ReplayOptions(dataroot=root, version=version, scene="scene-0061", out=tmp_path / "out", speed=0,
-                         sample=cfg, rerun=False)  # fmt: skip
-    summary = run_replay(opts)
+    from sensorfuse.data.sample import nuscenes_drive
+
+    opts = ReplayOptions(out=tmp_path / "out", speed=0, sample=cfg, rerun=False)
+    summary = run_replay(opts, nuscenes_drive(NuScenesIndex(root, version), cfg, "scene-0061"))
     assert summary.frames == 1
     (rec,) = read_jsonl(tmp_path / "out" / "detections.jsonl")
     assert rec["sample_token"] == token and rec["is_key_frame"]

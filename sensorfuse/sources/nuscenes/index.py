@@ -6,7 +6,7 @@ sample needs no devkit and no table scan. The cache lives in ``<cache_dir>/index
 (default ``<dataroot>/.sensorfuse/``, or ``~/.cache/sensorfuse/<hash>/`` when the dataroot is read-only)
 and is rebuilt when any table file changes (size or mtime). Never pickle.
 
-A build reads the tables through :func:`sensorfuse.data.tables.load_tables` (every table and reference
+A build reads the tables through :func:`sensorfuse.io.tables.load_tables` (every table and reference
 checked, errors naming the file, record and field) and hands the checked records to the devkit, which
 never parses a table itself. A cache hit skips the checks: the tables it was built from were checked, and
 the fingerprint says they have not changed. A cache file that cannot be read or has the wrong shape
@@ -21,6 +21,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ import numpy as np
 from tqdm import tqdm
 
 from sensorfuse.classes import CATEGORY_TO_CLASS
-from sensorfuse.data.tables import REQUIRED_TABLES, load_table, load_tables, table_dir
 from sensorfuse.errors import ConfigError, DataError
+from sensorfuse.io.tables import REQUIRED_TABLES, load_table, load_tables, table_dir
 from sensorfuse.utils.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,14 @@ class NuScenesIndex:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    @cached_property
+    def channels(self) -> dict[str, str]:
+        """Sensor channel → modality, for every channel with sample_data (sorted by channel)."""
+        seen: dict[str, str] = {}
+        for rec in self.sample_data.values():
+            seen.setdefault(rec["channel"], rec["modality"])
+        return dict(sorted(seen.items()))
 
     def scene_tokens(self, scene: str) -> list[str]:
         """Sample tokens of a scene (time order)."""

@@ -13,10 +13,10 @@ table without the records a version needs, ``"bad data"`` otherwise.
   every log is in some map's ``log_tokens``, map images exist, cameras have intrinsics, scene names are unique.
 
 Not checked here (each is a per-sensor fault, raised when a sample is loaded and counted under
-``on_missing="drop_sensor"``): ``sample_data.prev``/``next`` chains (:func:`sensorfuse.data.chain.walk_sweeps`),
+``on_missing="drop_sensor"``): ``sample_data.prev``/``next`` chains (:func:`sensorfuse.sources.nuscenes.chain.walk_sweeps`),
 dangling ``sample_data.ego_pose_token``, sensor files. An empty ``sample_annotation`` table is valid (a test
 split ships none); evaluating a split without annotations is refused by
-:func:`sensorfuse.data.index.check_split`.
+:func:`sensorfuse.sources.nuscenes.index.check_split`.
 
 Cost: linear. Per field, one C-level pass pulls the column out of the records (``map(itemgetter)``) and the
 JSON types are checked on the set of types in the column; numbers become one numpy array. Python code runs

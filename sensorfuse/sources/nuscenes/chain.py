@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sensorfuse.data.index import NuScenesIndex
 from sensorfuse.errors import DataError
 from sensorfuse.geometry import Transform
+from sensorfuse.sources.nuscenes.index import NuScenesIndex
 
 
 def _transform(pose: list[float]) -> Transform:

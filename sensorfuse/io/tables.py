@@ -1,6 +1,6 @@
 """Plain reading of nuScenes JSON tables with errors that name the file (no devkit needed).
 
-Every table read goes through :func:`load_table`, which checks it (:func:`sensorfuse.data.table_checks.
+Every table read goes through :func:`load_table`, which checks it (:func:`sensorfuse.io.table_checks.
 check_table`); :func:`load_tables` also checks the references between the 13 tables. The index hands these
 checked records to the devkit, so the devkit never parses a table itself.
 """
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sensorfuse.data.table_checks import check_references, check_table
 from sensorfuse.errors import DataError
+from sensorfuse.io.table_checks import check_references, check_table
 
 #: The 13 tables ``NuScenes.__init__`` requires.
 REQUIRED_TABLES: tuple[str, ...] = (
@@ -54,12 +54,12 @@ def load_table(
 
     Args:
         fields: the fields the caller reads, checked for presence and type (see
-            :data:`~sensorfuse.data.table_checks.SCHEMA`); ``None`` checks every field of the schema. The
+            :data:`~sensorfuse.io.table_checks.SCHEMA`); ``None`` checks every field of the schema. The
             table is always checked to be an array of objects with unique string tokens.
 
     Raises:
         DataError: the file is missing (reason ``missing file``), empty (``empty file``), not readable or not
-            valid UTF-8 JSON (``corrupt``), or a record is bad (see :mod:`sensorfuse.data.table_checks`).
+            valid UTF-8 JSON (``corrupt``), or a record is bad (see :mod:`sensorfuse.io.table_checks`).
     """
     path = table_dir(dataroot, version) / f"{name}.json"
     return check_table(path, name, _read_json(path, name), None if fields is None else tuple(fields))
