@@ -92,4 +92,5 @@ RADARS: Final[tuple[str, ...]] = (
     "RADAR_BACK_RIGHT",
 )
 LIDAR: Final[str] = "LIDAR_TOP"
+#: The sensor modalities (the model has one encoder per modality; a rig any number of sensors of each).
 MODALITIES: Final[tuple[str, ...]] = ("lidar", "camera", "radar")

@@ -18,7 +18,6 @@ Nothing in sensorfuse assumes the nuScenes mounting: everything reads the rig.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sensorfuse.classes import MODALITIES
 from sensorfuse.errors import ConfigError, DataError
 from sensorfuse.geometry import Transform, check_rotation, quat_to_matrix
+from sensorfuse.io.tables import load_table
 from sensorfuse.utils.atomic import atomic_write_text
 from sensorfuse.utils.yaml_io import read_yaml
 
-MODALITIES = ("camera", "lidar", "radar")
 DEFAULT_IMAGE_SIZE = (1600, 900)
 
 
@@ -159,13 +159,8 @@ def save_rig(rig: Rig, path: str | Path, extra: dict[str, Any] | None = None) ->
 
 
 def _table(table_dir: Path, name: str) -> list[dict[str, Any]]:
-    path = table_dir / f"{name}.json"
-    if not path.is_file():
-        raise DataError(path, "table file does not exist")
-    data = json.loads(path.read_text())
-    if not isinstance(data, list):
-        raise DataError(path, "expected a JSON array of records")
-    return data
+    """One checked table of a table folder (:func:`sensorfuse.io.tables.load_table`)."""
+    return load_table(table_dir.parent, table_dir.name, name, fields=None)
 
 
 def rig_from_tables(table_dir: str | Path, scene_index: int = 0) -> Rig:

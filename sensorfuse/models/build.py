@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable
 
 from torch import nn
 
+from sensorfuse.classes import MODALITIES
 from sensorfuse.errors import ConfigError
 from sensorfuse.models.blocks import res_stage
 from sensorfuse.models.camera import CameraEncoder, build_image_backbone
-from sensorfuse.models.config import MODALITIES, FuserConfig, ModelConfig
+from sensorfuse.models.config import FuserConfig, ModelConfig
 from sensorfuse.models.detector import FusionDetector
 from sensorfuse.models.dropout import SensorDropout
 from sensorfuse.models.fusers import ConcatFuser, GatedFuser, LateFuser, TransformerFuser

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sensorfuse.classes import MODALITIES
 from sensorfuse.errors import ConfigError
 from sensorfuse.models.grid import BEVGridSpec
 from sensorfuse.utils.dataclass_io import from_dict
 from sensorfuse.utils.yaml_io import read_yaml
-
-MODALITIES = ("lidar", "camera", "radar")
 
 
 @dataclass(frozen=True)
