@@ -8,12 +8,13 @@ point is the same code.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.data.sample import nuscenes_drive
 from sensorfuse.errors import ConfigError
-from sensorfuse.sources.base import Drive
+from sensorfuse.sources.base import Drive, channels_of
 
 
 def add_recording_arguments(parser: argparse.ArgumentParser, default_version: str = "v1.0-mini") -> None:
@@ -49,3 +50,29 @@ def open_recording(args: argparse.Namespace, cfg: SampleConfig) -> Drive:
     from sensorfuse.sources.nuscenes import NuScenesIndex
 
     return nuscenes_drive(NuScenesIndex(args.dataroot, args.version), cfg, args.scene)
+
+
+def fit_to_recording(cfg: SampleConfig, drive: Drive) -> SampleConfig:
+    """``cfg`` (e.g. a checkpoint's, trained on the nuScenes rig) adapted to the sensors of ``drive``.
+
+    The model reads modalities, not sensor names: every LiDAR and every radar of the recording is merged into
+    its modality's cloud; cameras keep the config's slots where the names match and the recording's other
+    cameras are added. Sensors of the config the recording lacks stay in the config and are reported missing
+    (``absent``) in every sample. The reference sensor is the config's if the recording has it, else the
+    recording's own (``drive.reference`` when it declares one, else its first LiDAR).
+    """
+    sensors = drive.sensors
+    if all(n in sensors for n in (cfg.reference, *cfg.lidars, *cfg.radars, *cfg.cameras)):
+        return cfg
+    lidars = channels_of(sensors, "lidar") or cfg.lidars
+    radars = channels_of(sensors, "radar") or cfg.radars
+    cameras = (*cfg.cameras, *(c for c in channels_of(sensors, "camera") if c not in cfg.cameras))
+    reference = cfg.reference
+    if reference not in sensors:
+        reference = str(getattr(drive, "reference", "") or next(iter(channels_of(sensors, "lidar")), ""))
+    if reference not in sensors:
+        raise ConfigError(
+            f"{drive.name}: no reference sensor: {cfg.reference!r} is not in the recording and it has no LiDAR "
+            "(name one with the rig file's `reference`)"
+        )
+    return replace(cfg, lidars=tuple(lidars), radars=tuple(radars), cameras=cameras, reference=reference)

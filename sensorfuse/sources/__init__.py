@@ -12,7 +12,12 @@ Modules:
 * :mod:`~sensorfuse.sources.deskew` — moving a rotating sweep to one time by ego motion;
 * :mod:`~sensorfuse.sources.tf_buffer` — static + interpolated dynamic transforms, chain lookup;
 * :mod:`~sensorfuse.sources.bag_writer`, :mod:`~sensorfuse.sources.ros_build`,
-  :mod:`~sensorfuse.sources.markers` — writing ROS 2 / Foxglove recordings (boxes as MarkerArray).
+  :mod:`~sensorfuse.sources.markers` — writing ROS 2 / Foxglove recordings (boxes as MarkerArray);
+* :mod:`~sensorfuse.sources.bag_drive` — :class:`BagDrive` / :func:`open_drive`: a recording as a
+  :class:`~sensorfuse.sources.base.Drive`, through a rig (:mod:`~sensorfuse.sources.drive_rig`: which topic
+  is which sensor; ``sensorfuse drive info``, :mod:`~sensorfuse.sources.drive_info`);
+* :mod:`~sensorfuse.sources.export_mcap` — any Drive (a nuScenes scene) → MCAP / rosbag2 / Foxglove MCAP
+  (``sensorfuse export mcap``, :mod:`~sensorfuse.sources.cli`).
 
 Nothing here imports from :mod:`sensorfuse.data` or above.
 """

@@ -81,10 +81,10 @@ class _Writer:
 class McapRos2Writer(_Writer):
     """ROS 2 messages (``rosbags`` objects) → one MCAP file (see the module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, chunk_size: int = 1024 * 1024) -> None:
         self.path = Path(path)
         self._out = _AtomicFile(self.path)
-        self._w = McapWriter(self._out.f, compression=CompressionType.ZSTD)
+        self._w = McapWriter(self._out.f, chunk_size=chunk_size, compression=CompressionType.ZSTD)
         self._w.start(profile="ros2", library="sensorfuse")
         self._store = writer_typestore()
         self._schemas: dict[str, int] = {}
@@ -103,6 +103,11 @@ class McapRos2Writer(_Writer):
             raise DataError(self.path, f"topic {topic} was opened as {have}, not {msgtype}", topic)
         data = bytes(self._store.serialize_cdr(msg, msgtype))
         self._w.add_message(cid, log_time=int(stamp), publish_time=int(stamp), data=data)
+
+    def add_metadata(self, name: str, data: dict[str, str]) -> None:
+        """A metadata record ``name`` of string key/values (read back by ``BagReader.metadata()`` as
+        ``"<name>.<key>"``); written where the call falls, so write it first to survive a truncation."""
+        self._w.add_metadata(name, dict(data))
 
     def close(self) -> None:
         self._w.finish()
@@ -145,6 +150,12 @@ class Rosbag2Writer(_Writer):
             raise DataError(self.path, f"topic {topic} was opened as {have}, not {msgtype}", topic)
         self._w.write(conn, int(stamp), self._store.serialize_cdr(msg, msgtype))
 
+    def add_metadata(self, name: str, data: dict[str, str]) -> None:
+        """``data`` as ``custom_data`` entries ``"<name>.<key>"`` of ``metadata.yaml`` (what
+        ``BagReader.metadata()`` returns, the same keys as an MCAP metadata record ``name``)."""
+        for k, v in data.items():
+            self._w.set_custom_data(f"{name}.{k}", str(v))
+
     def close(self) -> None:
         self._w.close()
         done = self._tmp / self.path.name
@@ -172,6 +183,10 @@ class FoxgloveMcapWriter(_Writer):
     def write(self, topic: str, msg: Any, stamp: int) -> None:
         """Append a protobuf ``msg`` on ``topic`` at log time ``stamp`` (ns)."""
         self._w.write_message(topic, msg, log_time=int(stamp), publish_time=int(stamp))
+
+    def add_metadata(self, name: str, data: dict[str, str]) -> None:
+        """A metadata record (as :meth:`McapRos2Writer.add_metadata`)."""
+        self._w._writer.add_metadata(name, dict(data))  # mcap_protobuf exposes no metadata call of its own
 
     def close(self) -> None:
         self._w.finish()

@@ -267,6 +267,20 @@ class BagReader(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the file."""
 
+    def message_at(self, topic: str, log_time_ns: int, nth: int = 0) -> BagMessage | None:
+        """Random access: the ``nth`` message of ``topic`` logged at exactly ``log_time_ns`` (0 = the first, in
+        the order :meth:`messages` gives them), or None. A drive indexes a file once and fetches payloads
+        with this; containers with an index override it (MCAP: the chunk index and a chunk cache)."""
+        for k, m in enumerate(self.messages([topic], start_ns=log_time_ns, stop_ns=log_time_ns + 1)):
+            if k == nth:
+                return m
+        return None
+
+    def metadata(self) -> dict[str, str]:
+        """Key/value metadata the recording carries (MCAP metadata records as ``"<record name>.<key>"``,
+        rosbag2 ``custom_data`` as is; empty for a container without any)."""
+        return {}
+
     def __enter__(self) -> BagReader:
         return self
 
@@ -331,7 +345,16 @@ def open_bag(path: str | Path) -> BagReader:
 def read_tf(
     reader: BagReader, topics: Iterable[str] = TF_TOPICS, max_extrapolation_ns: int | None = None
 ) -> TfBuffer:
-    """All transforms of the recording in a :class:`TfBuffer` (ROS ``TFMessage`` and Foxglove frames).
+    """All transforms of the recording in a :class:`TfBuffer` (see :func:`tf_from_messages`)."""
+    present = [t for t in topics if t in reader.info().topics]
+    return tf_from_messages(reader.messages(present), str(reader.path), max_extrapolation_ns)
+
+
+def tf_from_messages(
+    messages: Iterable[BagMessage], where: str, max_extrapolation_ns: int | None = None
+) -> TfBuffer:
+    """The transforms of TF messages (ROS ``TFMessage`` and Foxglove frames, in log-time order) in a
+    :class:`TfBuffer` named ``where``.
 
     Edges from :data:`STATIC_TF_TOPICS` are static. A dynamic edge whose every sample is the same transform
     (the Foxglove layout republishes static extrinsics on ``/tf``) is kept as static too.
@@ -341,14 +364,9 @@ def read_tf(
     from sensorfuse.sources.foxglove_msgs import transforms_from_foxglove
     from sensorfuse.sources.ros_msgs import StampedTransform, transforms_from_tf
 
-    buf = (
-        TfBuffer(str(reader.path))
-        if max_extrapolation_ns is None
-        else TfBuffer(str(reader.path), max_extrapolation_ns)
-    )
-    present = [t for t in topics if t in reader.info().topics]
+    buf = TfBuffer(where) if max_extrapolation_ns is None else TfBuffer(where, max_extrapolation_ns)
     dynamic: dict[tuple[str, str], list[StampedTransform]] = {}
-    for m in reader.messages(present):
+    for m in messages:
         msg = m.decode()
         edges = (
             transforms_from_foxglove(msg, m.where)

@@ -4,7 +4,10 @@ One array per frame: a ``DELETEALL`` marker first (the viewer drops the previous
 ``CUBE`` per box in the boxes' frame (``header.frame_id``): ``pose.position`` = the box centre,
 ``pose.orientation`` = the yaw about +z, ``scale`` = (l, w, h) (:mod:`sensorfuse.boxes` convention), ``ns`` =
 the class name, ``color`` from the class, and ``text`` = a JSON object with what a marker has no field for
-(``score``, ``vx``, ``vy``; viewers ignore the text of a CUBE). ``vision_msgs/Detection3DArray`` was not
+(``score``, ``vx``, ``vy``, and any per-box ``extra`` such as a ground-truth box's ``attribute``,
+``num_lidar_pts``, ``num_radar_pts`` and ``token``; viewers ignore the text of a CUBE). Positions and sizes
+are float64 in the message and read back as float64 (global coordinates need it); the yaw goes through the
+orientation quaternion (float64 round-off). ``vision_msgs/Detection3DArray`` was not
 chosen: rosbags' ROS 2 store lacks it and Foxglove does not draw it without a converter.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +34,11 @@ class BoxList:
     """Boxes of one frame.
 
     Attributes:
-        frame_id, stamp_ns: the boxes' frame and time.
-        boxes: (M, 9) float32 ``(x, y, z, l, w, h, yaw, vx, vy)`` (:data:`sensorfuse.structures.BOX_COLUMNS`).
+        frame_id, stamp_ns: the boxes' frame and time (the array's header; 0 for an empty array).
+        boxes: (M, 9) float64 ``(x, y, z, l, w, h, yaw, vx, vy)`` (:data:`sensorfuse.structures.BOX_COLUMNS`).
         labels: class name per box.
         scores: (M,) float32 (1 for ground truth).
+        extra: per box, the other keys of its ``text`` object (``extra`` of :func:`marker_array`).
     """
 
     frame_id: str
@@ -42,6 +46,7 @@ class BoxList:
     boxes: np.ndarray
     labels: tuple[str, ...]
     scores: np.ndarray
+    extra: tuple[dict[str, Any], ...] = ()
 
 
 def _color(label: str) -> dict[str, float]:
@@ -49,14 +54,25 @@ def _color(label: str) -> dict[str, float]:
     return {"r": ((h >> 16) & 255) / 255, "g": ((h >> 8) & 255) / 255, "b": (h & 255) / 255, "a": 0.6}
 
 
-def marker_array(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, stamp: int, frame: str) -> Any:
-    """A ``visualization_msgs/MarkerArray`` of (M, 7 or 9) boxes (see the module docstring)."""
+def marker_array(
+    boxes: np.ndarray,
+    labels: Sequence[str],
+    scores: np.ndarray,
+    stamp: int,
+    frame: str,
+    extra: Sequence[Mapping[str, Any]] | None = None,
+) -> Any:
+    """A ``visualization_msgs/MarkerArray`` of (M, 7 or 9) boxes (see the module docstring).
+
+    ``extra``: per box, more JSON-serialisable keys for its ``text`` (e.g. ``attribute``, ``token``).
+    """
     b = np.asarray(boxes, np.float64).reshape(len(labels), -1)
     hdr = header(stamp, frame)
     markers: list[dict[str, Any]] = [{"header": hdr, "action": DELETEALL}]
     for i, (row, label) in enumerate(zip(b, labels, strict=True)):
         w, x, y, z = yaw_to_quat(float(row[6]))
-        extra = {
+        text = {
+            **(extra[i] if extra is not None else {}),
             "score": float(scores[i]),
             "vx": float(row[7]) if len(row) > 7 else 0.0,
             "vy": float(row[8]) if len(row) > 8 else 0.0,
@@ -73,7 +89,7 @@ def marker_array(boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray, s
                 },
                 "scale": dict(zip("xyz", row[3:6].tolist())),
                 "color": _color(label),
-                "text": json.dumps(extra),
+                "text": json.dumps(text),
             }
         )
     return build("visualization_msgs/msg/MarkerArray", markers=markers)
@@ -86,14 +102,15 @@ def boxes_from_markers(msg: Any, where: str) -> BoxList:
         DataError: a CUBE whose ``text`` is not the JSON written by :func:`marker_array` (score missing),
             or cubes in different frames.
     """
-    rows, labels, scores, frames, stamp = [], [], [], set(), 0
+    rows, labels, scores, frames, extras = [], [], [], set(), []
+    stamp = stamp_ns(msg.markers[0]) if len(msg.markers) else 0
     for i, m in enumerate(msg.markers):
         if m.type != CUBE or m.action == DELETEALL:
             continue
         try:
             extra = json.loads(m.text) if m.text else {}
-            score = float(extra.get("score", 1.0))
-            vx, vy = float(extra.get("vx", 0.0)), float(extra.get("vy", 0.0))
+            score = float(extra.pop("score", 1.0))
+            vx, vy = float(extra.pop("vx", 0.0)), float(extra.pop("vy", 0.0))
         except (ValueError, TypeError, AttributeError):
             raise DataError(
                 where,
@@ -105,13 +122,14 @@ def boxes_from_markers(msg: Any, where: str) -> BoxList:
         labels.append(str(m.ns))
         scores.append(score)
         frames.add(frame_id(m.header.frame_id))
-        stamp = stamp_ns(m)
+        extras.append(extra)
     if len(frames) > 1:
         raise DataError(where, f"boxes of one MarkerArray are in several frames: {sorted(frames)}", "markers")
     return BoxList(
         frames.pop() if frames else "",
         stamp,
-        np.asarray(rows, np.float32).reshape(-1, 9),
+        np.asarray(rows, np.float64).reshape(-1, 9),
         tuple(labels),
         np.asarray(scores, np.float32),
+        tuple(extras),
     )

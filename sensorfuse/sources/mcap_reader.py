@@ -26,13 +26,21 @@ import numpy as np
 from mcap.data_stream import ReadDataStream
 from mcap.opcode import Opcode
 from mcap.reader import SeekingReader
-from mcap.records import Channel, Chunk, Message, Schema
+from mcap.records import Channel, Chunk, Message, Metadata, Schema
 from mcap.stream_reader import breakup_chunk
 from mcap_protobuf.decoder import DecoderFactory
 
 from sensorfuse.errors import DataError
 from sensorfuse.sources import ros_types
-from sensorfuse.sources.bagfile import MESSAGE_KINDS, BagInfo, BagReader, ChannelSpec, TopicInfo, make_decoder
+from sensorfuse.sources.bagfile import (
+    MESSAGE_KINDS,
+    BagInfo,
+    BagMessage,
+    BagReader,
+    ChannelSpec,
+    TopicInfo,
+    make_decoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ class _Scan:
         self.schemas: dict[int, Schema] = {}
         self.channels: dict[int, Channel] = {}
         self.rows: list[tuple[int, int, int, int]] = []  # log_time, channel_id, record offset, index in chunk
+        self.metadata: list[Metadata] = []
         self.cut_at: int | None = None
         self.cut_reason = ""
 
@@ -57,6 +66,8 @@ class _Scan:
             self.channels[rec.id] = rec
         elif isinstance(rec, Message):
             self.rows.append((rec.log_time, rec.channel_id, offset, index))
+        elif isinstance(rec, Metadata):
+            self.metadata.append(rec)
 
 
 def _read_record(f: BinaryIO, offset: int) -> tuple[int, bytes]:
@@ -75,6 +86,8 @@ def _parse(op: int, body: bytes) -> Any:
         return Message.read(s, len(body))
     if op == Opcode.CHUNK:
         return Chunk.read(s)
+    if op == Opcode.METADATA:
+        return Metadata.read(s)
     return None
 
 
@@ -94,7 +107,7 @@ def scan(f: BinaryIO, size: int) -> _Scan:
             return out
         if op in (Opcode.DATA_END, Opcode.FOOTER):
             return out
-        if op in (Opcode.SCHEMA, Opcode.CHANNEL, Opcode.MESSAGE, Opcode.CHUNK):
+        if op in (Opcode.SCHEMA, Opcode.CHANNEL, Opcode.MESSAGE, Opcode.CHUNK, Opcode.METADATA):
             try:
                 rec = _parse(op, f.read(length))
                 if isinstance(rec, Chunk):
@@ -143,6 +156,8 @@ class McapBag(BagReader):
             footer_ok = False
         if summary is not None and summary.chunk_indexes and summary.statistics is not None:
             self._reader = reader
+            # chunks in file order, for random access (message_at)
+            self._chunk_index = sorted(summary.chunk_indexes, key=lambda c: c.chunk_start_offset)
             schemas, channels = summary.schemas, summary.channels
             stats = summary.statistics
             counts = dict(stats.channel_message_counts)
@@ -208,6 +223,22 @@ class McapBag(BagReader):
     def close(self) -> None:
         self._f.close()
 
+    def metadata(self) -> dict[str, str]:
+        if self._scan is not None:
+            records = list(self._scan.metadata)
+        else:
+            assert self._reader is not None
+            try:
+                records = list(self._reader.iter_metadata())
+            except Exception as e:
+                raise DataError(
+                    self.path,
+                    f"MCAP metadata does not read ({type(e).__name__}: {e})",
+                    "metadata",
+                    reason="corrupt",
+                ) from None
+        return {f"{r.name}.{k}": v for r in records for k, v in r.metadata.items()}
+
     def _type_of(self, topic: str) -> str:
         return self._info.topics[topic].type
 
@@ -255,11 +286,47 @@ class McapBag(BagReader):
                 continue
             yield topic, self._type_of(topic), t, self._payload(offset, index)
 
-    def _payload(self, offset: int, index: int) -> bytes:
-        if index < 0:
-            op, body = _read_record(self._f, offset)
-            rec: Any = _parse(op, body)
-            return bytes(rec.data)
+    def message_at(self, topic: str, log_time_ns: int, nth: int = 0) -> BagMessage | None:
+        cid = self._primary.get(topic)
+        if cid is None:
+            return None
+        dec, _ = self._decoders.get(topic, (None, ""))
+        if dec is None:
+            self.skipped[topic] = self.skipped.get(topic, 0) + 1
+            return None
+        try:
+            data = self._indexed_at(cid, log_time_ns, nth)
+        except DataError:
+            raise
+        except Exception as e:
+            raise DataError(
+                self.path,
+                f"MCAP read failed ({type(e).__name__}: {e}); expected intact chunks",
+                reason="corrupt",
+            ) from None
+        if data is None:
+            return None
+        return BagMessage(topic, self._type_of(topic), log_time_ns, data, self.where(topic), dec)
+
+    def _indexed_at(self, cid: int, t: int, nth: int) -> bytes | None:
+        """The payload of channel ``cid``'s ``nth`` message at log time ``t``, through the chunk index (or the
+        scan's rows); decompressed chunks are cached."""
+        k = 0
+        if self._scan is not None:
+            rows = self._rows[(self._rows[:, 0] == t) & (self._rows[:, 1] == cid)]
+            return self._payload(int(rows[nth, 2]), int(rows[nth, 3])) if nth < len(rows) else None
+        for ci in self._chunk_index:
+            if not ci.message_start_time <= t <= ci.message_end_time or cid not in ci.message_index_offsets:
+                continue
+            for rec in self._chunk_records(ci.chunk_start_offset):
+                if isinstance(rec, Message) and rec.channel_id == cid and rec.log_time == t:
+                    if k == nth:
+                        return bytes(rec.data)
+                    k += 1
+        return None
+
+    def _chunk_records(self, offset: int) -> list[Any]:
+        """The records of the chunk at ``offset`` (LRU-cached)."""
         recs = self._chunks.get(offset)
         if recs is None:
             op, body = _read_record(self._f, offset)
@@ -269,5 +336,12 @@ class McapBag(BagReader):
                 self._chunks.popitem(last=False)
         else:
             self._chunks.move_to_end(offset)
-        msg: Any = recs[index]
+        return recs
+
+    def _payload(self, offset: int, index: int) -> bytes:
+        if index < 0:
+            op, body = _read_record(self._f, offset)
+            rec: Any = _parse(op, body)
+            return bytes(rec.data)
+        msg: Any = self._chunk_records(offset)[index]
         return bytes(msg.data)

@@ -134,11 +134,12 @@ def lidar_from_packed(
     """Decode packed LiDAR points (x, y, z required; intensity, ring, per-point time when present).
 
     ``time_field``/``intensity_field`` name the fields explicitly (a rig file's say); by default the first
-    of :data:`TIME_FIELDS` / :data:`INTENSITY_FIELDS` present is used.
+    of :data:`TIME_FIELDS` / :data:`INTENSITY_FIELDS` present is used; ``time_field=""`` ignores per-point
+    times.
     """
     packed.require(("x", "y", "z"), "LiDAR points")
     inten = first_field(packed, intensity_field, INTENSITY_FIELDS)
-    tfield = first_field(packed, time_field, TIME_FIELDS)
+    tfield = None if time_field == "" else first_field(packed, time_field, TIME_FIELDS)
     ring_f = next((n for n in RING_FIELDS if n in packed.names), None)
     if inten is not None:
         pts = packed.columns(["x", "y", "z", inten])

@@ -75,6 +75,12 @@ class RosbagsBag(BagReader):
     def close(self) -> None:
         self._r.close()
 
+    def metadata(self) -> dict[str, str]:
+        # rosbag2 custom_data (metadata version 6+), kept by rosbags' directory reader behind the Reader
+        holder = getattr(self._r, "storage", self._r)
+        custom = getattr(getattr(holder, "metadata", None), "custom", None)
+        return {str(k): str(v) for k, v in (custom or {}).items()}
+
     def _raw(
         self, topics: set[str] | None, start_ns: int | None, stop_ns: int | None
     ) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
