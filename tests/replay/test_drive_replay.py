@@ -21,7 +21,7 @@ from sensorfuse.sources.export_mcap import export_drive
 from sensorfuse.sources.nuscenes import NuScenesIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
-from drive_fixtures import write_other_rig_bag  # noqa: E402
+from drive_fixtures import write_other_rig_bag
 
 SCENE = "scene-0103"
 FRAMES = [
