@@ -1,4 +1,5 @@
-"""Replay outputs: detections JSONL, a Rerun recording (``.rrd``) and an MP4, each complete-or-absent.
+"""Replay outputs: detections JSONL, a Rerun recording (``.rrd``), an MP4 and the boxes as MCAP, each
+complete-or-absent.
 
 Every writer writes to a hidden ``.<name>.partial*`` sibling and renames it to the final name only in
 :meth:`close` (called by ``__exit__`` on success). An interrupted run therefore leaves a ``.partial`` file, never
@@ -17,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from sensorfuse.errors import ConfigError
+from sensorfuse.structures import Boxes3D, SensorSample
 
 
 class _PartialFile:
@@ -136,3 +138,49 @@ class Mp4Writer(_PartialFile):
             self._vw.release()
             self._vw = None
         super().abort()
+
+
+class McapBoxesWriter:
+    """Per frame, the detections (and the ground truth, at keyframes) as ``visualization_msgs/MarkerArray`` in
+    the global frame (``map``), in an MCAP file that Foxglove opens beside the recording.
+
+    Topics: ``/sensorfuse/detections`` and ``/sensorfuse/ground_truth`` (see :mod:`sensorfuse.sources.markers`;
+    each box's ``text`` holds its score and velocity). Written atomically like the other outputs.
+    """
+
+    DETECTIONS, GROUND_TRUTH = "/sensorfuse/detections", "/sensorfuse/ground_truth"
+    FRAME = "map"
+
+    def __init__(self, path: str | Path) -> None:
+        from sensorfuse.sources.bag_writer import McapRos2Writer
+
+        self.path = Path(path)
+        self._w = McapRos2Writer(self.path)
+        self.count = 0
+
+    def write(self, sample: SensorSample, boxes: Boxes3D | None) -> None:
+        """One frame: ``boxes`` (the model's; None or the sample's own GT for a ground-truth replay)."""
+        from sensorfuse.boxes import transform_boxes
+        from sensorfuse.classes import DETECTION_CLASSES
+        from sensorfuse.geometry import Transform
+        from sensorfuse.sources.markers import marker_array
+
+        stamp = int(sample.meta.timestamp) * 1000
+        global_from_ref = Transform(sample.meta.global_from_ref)
+        shown = [(self.GROUND_TRUTH, sample.gt)]
+        if boxes is not None and boxes is not sample.gt:
+            shown.insert(0, (self.DETECTIONS, boxes))
+        for topic, b in shown:
+            if b is None:
+                continue
+            glob = transform_boxes(np.asarray(b.boxes, np.float64).reshape(len(b), -1), global_from_ref)
+            labels = [DETECTION_CLASSES[int(i)] for i in b.labels]
+            msg = marker_array(glob, labels, np.asarray(b.scores), stamp, self.FRAME)
+            self._w.write(topic, "visualization_msgs/msg/MarkerArray", msg, stamp)
+        self.count += 1
+
+    def close(self) -> None:
+        self._w.close()
+
+    def abort(self) -> None:
+        self._w.abort()

@@ -19,7 +19,7 @@ from sensorfuse.data.assemble import Selection, assemble
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.errors import ConfigError
 from sensorfuse.replay.frames import CausalFramer, Frame, Trigger, TriggerMode, make_triggers, schedule
-from sensorfuse.replay.outputs import JsonlWriter, Mp4Writer
+from sensorfuse.replay.outputs import JsonlWriter, McapBoxesWriter, Mp4Writer
 from sensorfuse.replay.records import frame_record
 from sensorfuse.replay.render import bev_image, camera_tiles, mosaic_frame
 from sensorfuse.replay.score import ScoreBoard, match_frame
@@ -49,6 +49,7 @@ class ReplayOptions:
     max_frames: int | None = None
     mp4: bool = True
     rerun: bool = True
+    mcap: bool = True
     min_score: float = 0.3
     device: str = "cpu"
 
@@ -71,6 +72,7 @@ class _Outputs:
     def __init__(self, out: Path, opts: ReplayOptions, fps: float, name: str) -> None:
         self.jsonl = JsonlWriter(out / "detections.jsonl")
         self.mp4 = Mp4Writer(out / "replay.mp4", fps=fps) if opts.mp4 else None
+        self.mcap = McapBoxesWriter(out / "detections.mcap") if opts.mcap else None
         self.rrd: Any = None
         if opts.rerun:
             from sensorfuse.replay.rerun_log import RerunRecorder
@@ -78,7 +80,7 @@ class _Outputs:
             self.rrd = RerunRecorder(out / "replay.rrd", recording_id=name)
 
     def writers(self) -> list[Any]:
-        return [w for w in (self.jsonl, self.mp4, self.rrd) if w is not None]
+        return [w for w in (self.jsonl, self.mp4, self.rrd, self.mcap) if w is not None]
 
     def close(self, ok: bool) -> None:
         for w in self.writers():
@@ -226,6 +228,8 @@ def run_replay(opts: ReplayOptions, drive: Drive, predict: Predictor | None = No
                 score = {k: {"tp": c.tp, "fp": c.fp, "fn": c.fn} for k, c in counts.items()}
             source = "model" if predict is not None else "ground_truth"
             outs.jsonl.write(frame_record(frame, sample, boxes, source, stream.start_us, latency, score))
+            if outs.mcap is not None:
+                outs.mcap.write(sample, boxes)
             _visualise(outs, frame, sample, boxes, latency)
             summary.frames += 1
             summary.keyframes += int(frame.trigger.is_key_frame)

@@ -86,6 +86,21 @@ def test_no_model_replay_writes_readable_outputs_and_reports_drops(
     lat = json.loads((tmp_path / "latency.json").read_text())
     assert lat["n_frames"] == 3 and {"sync", "load"} <= set(lat["stages"])
     assert json.loads((tmp_path / "summary.json").read_text())["missing_counts"]["CAM_FRONT"] == 3
+    _check_boxes_mcap(tmp_path / "detections.mcap", lines)
+
+
+def _check_boxes_mcap(path: Path, lines: list[dict]) -> None:
+    """detections.mcap holds each frame's boxes as a MarkerArray in the global frame: the JSONL's boxes."""
+    from sensorfuse.sources.bagfile import open_bag
+    from sensorfuse.sources.markers import boxes_from_markers
+
+    with open_bag(path) as bag:
+        arrays = [(m.topic, boxes_from_markers(m.decode(), m.where)) for m in bag.messages()]
+    assert [t for t, _ in arrays] == ["/sensorfuse/ground_truth"] * len(lines)  # a GT replay: no detections
+    for (_, b), r in zip(arrays, lines):
+        assert b.frame_id == "map" and len(b.boxes) == len(r["detections"])
+        for box, d in zip(b.boxes, r["detections"]):
+            np.testing.assert_allclose(box[:3], d["translation"], atol=1e-3)  # the submission's global centre
 
 
 @pytest.fixture(scope="module")
