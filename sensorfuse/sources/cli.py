@@ -1,7 +1,6 @@
 """``sensorfuse drive info FILE [--rig RIG]`` and ``sensorfuse export mcap ...``.
 
-One module serves the two top-level commands (``drive`` and ``export`` rows of the COMMANDS table point here);
-:func:`add_arguments` reads which one from the parser's ``prog``. Examples::
+``drive`` is this module's command; ``export mcap`` is one format of :mod:`sensorfuse.export_cli`. Examples::
 
     sensorfuse drive info drive.mcap                       # topics, rates, span, what the rig resolves
     sensorfuse drive info bag_folder --rig car.yaml --write-rig car_checked.yaml
@@ -24,30 +23,28 @@ if TYPE_CHECKING:
 CONTAINERS = ("mcap", "db3", "foxglove")
 
 
+def add_mcap_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``sensorfuse export mcap`` (the ``export`` command itself: :mod:`sensorfuse.export_cli`)."""
+    src = p.add_argument_group("input: a nuScenes dataroot, or a recording")
+    src.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format dataroot")
+    src.add_argument("--version", default="v1.0-mini", help="table folder of --dataroot")
+    src.add_argument("--scene", nargs="+", default=None, help="scene name(s) of --dataroot")
+    src.add_argument("--drive", type=Path, default=None, help="a recording (.mcap, .db3, bag folder)")
+    src.add_argument("--rig", type=Path, default=None, help="rig file of --drive (default: its own)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="the file (one scene) or a folder (several: <scene>.mcap)"
+    )
+    p.add_argument(
+        "--container", choices=CONTAINERS, default="mcap",
+        help="mcap: ROS 2 CDR; db3: rosbag2 folder, sqlite3; foxglove: Foxglove protobuf MCAP",
+    )  # fmt: skip
+    p.add_argument("--reference", default=None, help="reference sensor (default: the keyframes' sensor)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count messages whose data does not read")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    command = parser.prog.split()[-1]
-    if command == "export":
-        sub = parser.add_subparsers(dest="export_command", metavar="FORMAT", required=True)
-        p = sub.add_parser("mcap", help="a nuScenes-format scene (or any recording) → MCAP / rosbag2 .db3")
-        src = p.add_argument_group("input: a nuScenes dataroot, or a recording")
-        src.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format dataroot")
-        src.add_argument("--version", default="v1.0-mini", help="table folder of --dataroot")
-        src.add_argument("--scene", nargs="+", default=None, help="scene name(s) of --dataroot")
-        src.add_argument("--drive", type=Path, default=None, help="a recording (.mcap, .db3, bag folder)")
-        src.add_argument("--rig", type=Path, default=None, help="rig file of --drive (default: its own)")
-        p.add_argument(
-            "--out", type=Path, required=True, help="the file (one scene) or a folder (several: <scene>.mcap)"
-        )
-        p.add_argument(
-            "--container", choices=CONTAINERS, default="mcap",
-            help="mcap: ROS 2 CDR; db3: rosbag2 folder, sqlite3; foxglove: Foxglove protobuf MCAP",
-        )  # fmt: skip
-        p.add_argument("--reference", default=None, help="reference sensor (default: the keyframes' sensor)")
-        p.add_argument(
-            "--skip-bad", action="store_true", help="skip and count messages whose data does not read"
-        )
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
-        return
+    """``sensorfuse drive info``."""
     sub = parser.add_subparsers(dest="drive_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("info", help="topics, types, rates, span, and what the rig resolves")
     p.add_argument("file", type=Path, help="the recording: .mcap, .db3, rosbag2 folder, .bag")
@@ -105,6 +102,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.command == "export":
-        return _export(args)
+    """``sensorfuse drive info``."""
     return _info(args)
+
+
+def run_mcap(args: argparse.Namespace) -> int:
+    """``sensorfuse export mcap``."""
+    return _export(args)

@@ -168,13 +168,12 @@ def test_drifting_extrinsics_are_an_error(scene_drive: Any, tmp_path: Path) -> N
 
 
 def _export_cli(argv: list[str]) -> int:
-    from sensorfuse.sources import cli
+    """``sensorfuse export ...`` as the CLI parses it (SensorfuseErrors propagate, unlike ``main``)."""
+    from sensorfuse import export_cli
 
     parser = argparse.ArgumentParser(prog="sensorfuse export")
-    cli.add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.command = "export"
-    return cli.run(args)
+    export_cli.add_arguments(parser)
+    return export_cli.run(parser.parse_args(argv))
 
 
 def test_export_cli_converts_a_recording(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
