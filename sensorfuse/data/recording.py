@@ -1,13 +1,14 @@
 """Open the recording a command was pointed at: a nuScenes dataroot scene or a recorded drive (bag / MCAP).
 
-``sensorfuse replay`` and ``sensorfuse bench latency`` take either ``--dataroot D --version V --scene S`` or
-``--drive FILE [--rig RIG]``; both give a :class:`~sensorfuse.sources.base.Drive`, and everything after this
-point is the same code.
+``sensorfuse replay`` and ``sensorfuse bench latency`` take either ``--dataroot D --version V --scene S [S ...]``
+or ``--drive FILE [FILE ...] [--rig RIG]``; both give :class:`~sensorfuse.sources.base.Drive` s, and everything
+after this point is the same code. Several recordings are shared out across torchrun ranks.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,33 +24,59 @@ def add_recording_arguments(parser: argparse.ArgumentParser, default_version: st
     parser.add_argument(
         "--version", default=default_version, help=f"table folder (default {default_version})"
     )
-    parser.add_argument("--scene", default=None, help="scene name of the dataroot, e.g. scene-0103")
+    parser.add_argument(
+        "--scene", nargs="+", default=None, help="scene name(s) of the dataroot, e.g. scene-0103"
+    )
     parser.add_argument(
         "--drive",
         type=Path,
+        nargs="+",
         default=None,
-        help="a recorded drive instead: MCAP (ROS 2 or Foxglove), rosbag2 folder/.db3, or ROS 1 .bag",
+        help="recorded drive(s) instead: MCAP (ROS 2 or Foxglove), rosbag2 folder/.db3, or ROS 1 .bag",
     )
     parser.add_argument(
         "--rig", type=Path, default=None, help="rig file of the drive (default: the one written beside it)"
     )
 
 
-def open_recording(args: argparse.Namespace, cfg: SampleConfig) -> Drive:
-    """The :class:`Drive` named by :func:`add_recording_arguments`' flags (ConfigError when ambiguous)."""
+def recording_names(args: argparse.Namespace) -> list[str]:
+    """The recordings :func:`add_recording_arguments`' flags name, checked to be unambiguous."""
     if args.drive is not None:
         if args.dataroot is not None or args.scene is not None:
-            raise ConfigError("--drive replays a recorded drive: leave out --dataroot/--scene")
-        from sensorfuse.sources.bag_drive import open_drive
-
-        return open_drive(args.drive, args.rig)
+            raise ConfigError("--drive replays recorded drives: leave out --dataroot/--scene")
+        missing = [str(p) for p in args.drive if not Path(p).exists()]
+        if missing:
+            raise ConfigError(f"--drive: no such file or folder: {', '.join(missing)}")
+        names = [str(p) for p in args.drive]
+        if len({Path(n).name for n in names}) != len(names):
+            raise ConfigError(
+                f"--drive: two recordings share a file name ({names}); their outputs would collide"
+            )
+        return names
     if args.rig is not None:
         raise ConfigError("--rig goes with --drive (a nuScenes dataroot carries its own calibration)")
-    if args.dataroot is None or args.scene is None:
+    if args.dataroot is None or not args.scene:
         raise ConfigError("name a recording: --dataroot D --scene S (nuScenes format) or --drive FILE")
+    return list(args.scene)
+
+
+def open_recordings(
+    args: argparse.Namespace, cfg: SampleConfig, rank: int = 0, world_size: int = 1
+) -> Iterator[tuple[str, Drive]]:
+    """``(name, drive)`` of the recordings named by the flags — this rank's share (``names[rank::world_size]``),
+    opened one by one. The name is the scene, or the drive's file name (unique among the recordings)."""
+    names = recording_names(args)[rank::world_size]
+    if args.drive is not None:
+        from sensorfuse.sources.bag_drive import open_drive
+
+        for name in names:
+            yield Path(name).name, open_drive(Path(name), args.rig)
+        return
     from sensorfuse.sources.nuscenes import NuScenesIndex
 
-    return nuscenes_drive(NuScenesIndex(args.dataroot, args.version), cfg, args.scene)
+    index = NuScenesIndex(args.dataroot, args.version)
+    for name in names:
+        yield name, nuscenes_drive(index, cfg, name)
 
 
 def fit_to_recording(cfg: SampleConfig, drive: Drive) -> SampleConfig:

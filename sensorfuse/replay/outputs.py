@@ -173,7 +173,7 @@ class McapBoxesWriter:
         for topic, b in shown:
             if b is None:
                 continue
-            glob = transform_boxes(np.asarray(b.boxes, np.float64).reshape(len(b), -1), global_from_ref)
+            glob = transform_boxes(np.asarray(b.boxes, np.float64), global_from_ref)
             labels = [DETECTION_CLASSES[int(i)] for i in b.labels]
             msg = marker_array(glob, labels, np.asarray(b.scores), stamp, self.FRAME)
             self._w.write(topic, "visualization_msgs/msg/MarkerArray", msg, stamp)

@@ -66,7 +66,8 @@ def marker_array(
 
     ``extra``: per box, more JSON-serialisable keys for its ``text`` (e.g. ``attribute``, ``token``).
     """
-    b = np.asarray(boxes, np.float64).reshape(len(labels), -1)
+    b = np.asarray(boxes, np.float64)
+    b = b.reshape(len(labels), -1) if len(labels) else np.zeros((0, 9))
     hdr = header(stamp, frame)
     markers: list[dict[str, Any]] = [{"header": hdr, "action": DELETEALL}]
     for i, (row, label) in enumerate(zip(b, labels, strict=True)):
