@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -122,22 +123,27 @@ def test_sigkill_kills_the_workers_and_the_next_run_removes_the_staging_folder(t
     assert _staging(out) == [] and (out / "v1.0-mini" / "sample.json").is_file()
 
 
-def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
-    """class: interrupted generation — Ctrl-C (SIGINT to the whole process group, as a terminal sends it):
-    exit code 130, one line saying nothing was written, no traceback, no worker left, no staging folder."""
+def _interrupt(tmp_path: Path, send: Callable[[int], None]) -> tuple[Path, int, str, dict[int, str]]:
+    """Start a long synth run, ``send`` it a signal mid-run; (out, exit code, stderr, surviving workers)."""
     out = tmp_path / "w"
     proc = _start(out, tmp_path, LONG)
     kids: dict[int, int] = {}
     try:
         kids = _wait_mid_run(proc, out, tmp_path)
-        os.killpg(proc.pid, signal.SIGINT)
+        send(proc.pid)
         rc = proc.wait(timeout=60)
         survivors = _wait_gone(kids)
     finally:
         _kill_leftovers(kids)
         proc.kill()
         proc.wait()
-    err = (tmp_path / "stderr").read_text()
+    return out, rc, (tmp_path / "stderr").read_text(), survivors
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
+    """class: interrupted generation — Ctrl-C (SIGINT to the whole process group, as a terminal sends it):
+    exit code 130, one line saying nothing was written, no traceback, no worker left, no staging folder."""
+    out, rc, err, survivors = _interrupt(tmp_path, lambda pid: os.killpg(pid, signal.SIGINT))
     assert rc == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines() == [f"sensorfuse synth: interrupted: nothing written to {out}"], err
@@ -149,19 +155,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
 def test_sigterm_stops_cleanly_with_exit_143(tmp_path: Path) -> None:
     """class: interrupted generation — SIGTERM to the parent alone (what a scheduler or `kill` sends): the
     staging folder is removed on the way out, the workers die, exit code 143, no traceback."""
-    out = tmp_path / "w"
-    proc = _start(out, tmp_path, LONG)
-    kids: dict[int, int] = {}
-    try:
-        kids = _wait_mid_run(proc, out, tmp_path)
-        os.kill(proc.pid, signal.SIGTERM)
-        rc = proc.wait(timeout=60)
-        survivors = _wait_gone(kids)
-    finally:
-        _kill_leftovers(kids)
-        proc.kill()
-        proc.wait()
-    err = (tmp_path / "stderr").read_text()
+    out, rc, err, survivors = _interrupt(tmp_path, lambda pid: os.kill(pid, signal.SIGTERM))
     assert rc == 143, err
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "sensorfuse synth: terminated (SIGTERM)", err
