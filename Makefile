@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Elsewhere: `make setup TORCH_SPEC='torch==2.6.0' PIP_TORCH_ARGS='--index-url https://download.pytorch.org/whl/cpu'`.
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
-EXTRAS ?= dev,viz,geom
+EXTRAS ?= dev,viz,geom,deploy
 PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg

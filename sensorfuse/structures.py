@@ -263,7 +263,7 @@ def collate(samples: list[SensorSample]) -> FusionBatch:
         ref = next(s.cameras for s in samples if s.cameras is not None)
         n, h, w = ref.images.shape[0], ref.images.shape[1], ref.images.shape[2]
         images = torch.zeros(b, n, 3, h, w, dtype=torch.uint8)
-        intr = torch.zeros(b, n, 3, 3)
+        intr = torch.eye(3).repeat(b, n, 1, 1)  # absent cameras: a valid K (never used, always invertible)
         cfr = torch.eye(4).repeat(b, n, 1, 1)
         pres = torch.zeros(b, n, dtype=torch.bool)
         for i, s in enumerate(samples):

@@ -5,6 +5,7 @@ Examples::
     sensorfuse bench latency --config sensorfuse/configs/synth_small.yaml --frames 30 --out runs/latency
     sensorfuse bench latency --config A.yaml --compare B.yaml --sensors all lidar camera,radar --out runs/lat
     sensorfuse bench latency --config A.yaml --dataroot datasets/synth-mini --device cuda --out runs/lat
+    sensorfuse bench latency --config sensorfuse/configs/synth_small.yaml --runtime eager,compile,onnxruntime --out runs/lat
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import importlib
 import shlex
 import sys
 from pathlib import Path
+
+from sensorfuse.deploy.cli import add_runtime_arguments
 
 #: sub-subcommands implemented in other modules: name → module with ``main(argv) -> int``.
 DELEGATED: dict[str, str] = {
@@ -50,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="LiDAR points of the synthetic sample (default 34k per sweep)",
     )
     lat.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_runtime_arguments(lat, several=True)  # --runtime, --onnx, --ort-*
     lat.add_argument(
         "--out", type=Path, required=True, help="output folder: latency.json, latency.md, latency.png"
     )

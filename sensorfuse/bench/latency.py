@@ -9,23 +9,37 @@ and ``postprocess`` are timed separately inside the very code ``predict`` runs.
 each frame also loads a real keyframe (``load``: :func:`sensorfuse.data.load_sample` + collate + copy to the
 device) and synchronises its sensors (``sync``: :func:`sensorfuse.sync.synchronize` over the scene's
 streams); without one, a fixed synthetic sample is used and ``load``/``sync`` are not measured.
+
+With several runtimes (``--runtime eager,compile,onnxruntime``, :mod:`sensorfuse.deploy.runtime`) the same model
+runs in each, frame by frame in turn (:func:`measure_runtimes`: every runtime sees the same samples and the same
+machine load), and the report adds a side-by-side table with each stage's speed-up over eager.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sensorfuse.classes import MODALITIES
 from sensorfuse.data.config import SampleConfig
 from sensorfuse.engine.runner import ModelRunner, synthetic_sample
 from sensorfuse.errors import ConfigError
+from sensorfuse.models.stages import NETWORK_STAGES
 from sensorfuse.structures import SensorSample
-from sensorfuse.utils.timing import StageTimer, TimingSummary, markdown_table, plot_stacked
+from sensorfuse.utils.timing import (
+    STAGES,
+    StageStats,
+    StageTimer,
+    TimingSummary,
+    markdown_table,
+    plot_stacked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +87,12 @@ class BenchInputs:
 class _Loader:
     """Loads keyframes round-robin and times ``sync`` and ``load`` like an offline pipeline would."""
 
-    def __init__(self, inputs: BenchInputs, cfg: SampleConfig) -> None:
-        from sensorfuse.data.index import NuScenesIndex
+    def __init__(self, inputs: BenchInputs, cfg: SampleConfig, index: Any = None) -> None:
+        from sensorfuse.sources.nuscenes.index import NuScenesIndex
 
         if inputs.dataroot is None:
             raise ConfigError("internal: _Loader needs a dataroot")
-        self.index = NuScenesIndex(inputs.dataroot, inputs.version)
+        self.index = index if index is not None else NuScenesIndex(inputs.dataroot, inputs.version)
         self.tokens = self.index.split_tokens(inputs.split)
         if not self.tokens:
             raise ConfigError(f"{inputs.dataroot}: split {inputs.split!r} has no samples")
@@ -107,29 +121,103 @@ def measure(
     model: ModelRunner, frames: int, warmup: int, inputs: BenchInputs, meta: dict[str, Any] | None = None
 ) -> TimingSummary:
     """Warm up, then time ``frames`` frames (batch 1); returns the per-stage summary."""
+    return measure_runtimes({"run": model}, frames, warmup, inputs, {"run": meta or {}})["run"]
+
+
+def measure_runtimes(
+    runners: Mapping[str, ModelRunner],
+    frames: int,
+    warmup: int,
+    inputs: BenchInputs,
+    metas: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, TimingSummary]:
+    """Time ``frames`` frames (batch 1) of each runner, in turn frame by frame, after ``warmup`` untimed ones.
+
+    Each runner loads its own copy of the same keyframe (with a dataroot) or predicts the same synthetic
+    sample. The summaries' ``meta`` add the runtime's settings and versions, the point counts per frame and
+    ``network_stages``: the statistics of the per-frame sum of :data:`~sensorfuse.models.stages.NETWORK_STAGES`.
+    """
     if frames < 1 or warmup < 0:
         raise ConfigError(f"--frames must be >= 1 and --warmup >= 0, got {frames} / {warmup}")
     from tqdm import tqdm
 
-    timer = StageTimer(model.device)
+    first = next(iter(runners.values()))
+    timers = {k: StageTimer(r.device) for k, r in runners.items()}
+    points: dict[str, dict[str, list[int]]] = {k: {"lidar": [], "radar": []} for k in runners}
     if inputs.dataroot is not None:
-        get_sample = _Loader(inputs, model.sample_config).next
+        loaders = {k: _Loader(inputs, r.sample_config) for k, r in list(runners.items())[:1]}
+        shared = next(iter(loaders.values())).index
+        loaders.update(
+            {k: _Loader(inputs, r.sample_config, shared) for k, r in runners.items() if k not in loaders}
+        )
+        get = {k: loader.next for k, loader in loaders.items()}
     else:
-        fixed = synthetic_sample(model.sample_config, n_lidar=inputs.synthetic_lidar_points)
+        fixed = synthetic_sample(first.sample_config, n_lidar=inputs.synthetic_lidar_points)
+        get = dict.fromkeys(runners, lambda timer: fixed)
+    label = ",".join(str((metas or {}).get(k, {}).get("label", k)) for k in runners)
+    for i in tqdm(range(warmup + frames), desc=f"latency {label}", leave=False):
+        for k, runner in runners.items():
+            timer = timers[k]
+            if i == warmup:
+                timer.reset()
+            with timer.frame():
+                sample = get[k](timer)
+                runner.predict_sample(sample, timer)
+            if i >= warmup:
+                for m, pts in (("lidar", sample.lidar), ("radar", sample.radar)):
+                    points[k][m].append(len(pts) if pts is not None else 0)
+    out = {}
+    for k, runner in runners.items():
+        info = dict((metas or {}).get(k, {}))
+        info.update(frames=frames, warmup=warmup, batch_size=1, inputs=str(inputs.dataroot or "synthetic"))
+        info["runtime"] = dict(runner.runtime.info)
+        info["points_per_frame"] = {m: _count_stats(v) for m, v in points[k].items()}
+        network = [sum(f.get(s, 0.0) for s in NETWORK_STAGES) for f in timers[k].frames]
+        info["network_stages"] = StageStats.of(network, len(network)).as_dict()
+        out[k] = timers[k].summary(meta=info)
+    return out
 
-        def get_sample(timer: StageTimer) -> SensorSample:
-            return fixed
 
-    for i in tqdm(
-        range(warmup + frames), desc=f"latency {meta.get('label', '') if meta else ''}", leave=False
-    ):
-        if i == warmup:
-            timer.reset()
-        with timer.frame():
-            model.predict_sample(get_sample(timer), timer)
-    info = dict(meta or {})
-    info.update(frames=frames, warmup=warmup, batch_size=1, inputs=str(inputs.dataroot or "synthetic"))
-    return timer.summary(meta=info)
+def _count_stats(values: Sequence[int]) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return {"mean": 0.0, "min": 0.0, "max": 0.0}
+    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+
+
+def runtime_table(runs: Mapping[str, TimingSummary], base: str = "eager") -> str:
+    """Markdown: per stage, p50 / p90 / p99 of each runtime and its p50 speed-up over ``base`` (runtime → run).
+
+    Rows: the timed stages, ``network stages`` (per-frame sum of the stages the runtimes replace) and end to end
+    with and without pre-processing.
+    """
+    names = list(runs)
+    ref = runs.get(base)
+
+    def stats(t: TimingSummary, row: str) -> StageStats | None:
+        if row == "network stages":
+            return StageStats(**t.meta["network_stages"]) if "network_stages" in t.meta else None
+        if row == "end to end":
+            return t.end_to_end
+        if row == "end to end without load/sync/voxelize":
+            return t.end_to_end_no_preprocessing
+        return t.stages.get(row)
+
+    def cell(t: TimingSummary, row: str) -> str:
+        st = stats(t, row)
+        if st is None or st.n == 0:
+            return "–"
+        text = f"{st.p50:.2f} / {st.p90:.2f} / {st.p99:.2f}"
+        r = stats(ref, row) if ref is not None and t is not ref else None
+        return text + (f" (**{r.p50 / st.p50:.2f}x**)" if r is not None and r.n and st.p50 > 0 else "")
+
+    rows = [s for s in STAGES if any(s in t.stages for t in runs.values())]
+    rows += ["network stages", "end to end", "end to end without load/sync/voxelize"]
+    head = "| stage | " + " | ".join(f"{n} p50 / p90 / p99 ms" for n in names) + " |"
+    lines = [head, "|---|" + "---|" * len(names)]
+    lines += [f"| {row} | " + " | ".join(cell(runs[n], row) for n in names) + " |" for row in rows]
+    lines.append(f"\n(x: p50 speed-up over {base}, {base} p50 / runtime p50; > 1 is faster)")
+    return "\n".join(lines) + "\n"
 
 
 def parse_sensor_subsets(items: Sequence[str]) -> list[tuple[str, ...]]:
@@ -187,19 +275,37 @@ def _configs(args: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def _model(cfg: Any, args: Any) -> ModelRunner:
+def _runners(cfg: Any, args: Any) -> dict[str, ModelRunner]:
+    """Runtime name → a runner of the one model (``--checkpoint`` or random init, seed 0), warmed up."""
     import torch
 
+    from sensorfuse.deploy.runtime import OrtOptions, parse_runtimes, temporary_export
     from sensorfuse.models.build import build_detector
 
+    names = parse_runtimes(args.runtime)
     if args.checkpoint is not None:
-        return ModelRunner.from_checkpoint(args.checkpoint, args.device)
-    torch.manual_seed(0)
-    return ModelRunner(build_detector(cfg.model), cfg.data.sample, args.device)
+        from sensorfuse.engine.evaluate import load_model
+
+        model, ckpt_cfg = load_model(args.checkpoint, torch.device("cpu"))
+        sample = ckpt_cfg.data.sample
+    else:
+        torch.manual_seed(0)
+        model, sample = build_detector(cfg.model), cfg.data.sample
+    ort = OrtOptions(threads=args.ort_threads, opt_level=args.ort_opt, spinning=args.ort_spinning)
+    onnx_dir, remove = args.onnx, None
+    if onnx_dir is None and len({"onnxruntime", "tensorrt"} & set(names)) > 1:  # export once for both
+        onnx_dir, remove = temporary_export(model, sample)
+    runners = {}
+    for name in names:
+        runners[name] = ModelRunner(model, sample, args.device, runtime=name, onnx_dir=onnx_dir, ort=ort)
+        runners[name].warmup(2)
+    if remove is not None:
+        runners[names[0]].runtime.on_close(remove)  # removed when the runners close
+    return runners
 
 
 def run_latency(args: Any, command: str) -> dict[str, TimingSummary]:
-    """Time every (config, sensor subset); write ``latency.json``, ``latency.md`` and ``latency.png``."""
+    """Time every (config, sensor subset, runtime); write ``latency.json``, ``latency.md`` and ``latency.png``."""
     import torch
 
     from sensorfuse.utils.atomic import atomic_write_json, atomic_write_text
@@ -208,21 +314,34 @@ def run_latency(args: Any, command: str) -> dict[str, TimingSummary]:
         torch.set_num_threads(args.threads)
     inputs = BenchInputs(args.dataroot, args.version, args.split, args.synthetic_points)
     runs: dict[str, TimingSummary] = {}
+    compared: dict[str, dict[str, TimingSummary]] = {}
     for label, cfg in _configs(args):
-        timed = _model(cfg, args)
-        subsets = parse_sensor_subsets(args.sensors) if args.sensors else [timed.sensors]
-        for subset in subsets:
-            missing = [s for s in subset if s not in timed.model.sensors]
-            if missing:
-                raise ConfigError(
-                    f"--sensors {','.join(subset)}: config {label} has no encoder for {missing}"
-                )
-            name = label if len(subsets) == 1 else f"{label}[{'+'.join(subset)}]"
-            timed.sensors = subset
-            meta = {"label": name, "config": label, "sensors": list(subset),
-                    "weights": str(args.checkpoint) if args.checkpoint else "random init (seed 0)"}  # fmt: skip
-            runs[name] = measure(timed, args.frames, args.warmup, inputs, meta)
-            log.info("%s: end to end p50 %.1f ms", name, runs[name].end_to_end.p50)
+        runners = _runners(cfg, args)
+        try:
+            first = next(iter(runners.values()))
+            subsets = parse_sensor_subsets(args.sensors) if args.sensors else [first.sensors]
+            for subset in subsets:
+                missing = [s for s in subset if s not in first.model.sensors]
+                if missing:
+                    raise ConfigError(
+                        f"--sensors {','.join(subset)}: config {label} has no encoder for {missing}"
+                    )
+                base = label if len(subsets) == 1 else f"{label}[{'+'.join(subset)}]"
+                names = {rt: base if len(runners) == 1 else f"{base}[{rt}]" for rt in runners}
+                metas = {rt: {"label": names[rt], "config": label, "sensors": list(subset),
+                              "weights": str(args.checkpoint) if args.checkpoint else "random init (seed 0)"}
+                         for rt in runners}  # fmt: skip
+                for r in runners.values():
+                    r.sensors = subset
+                result = measure_runtimes(runners, args.frames, args.warmup, inputs, metas)
+                for rt, summary in result.items():
+                    runs[names[rt]] = summary
+                    log.info("%s: end to end p50 %.1f ms", names[rt], summary.end_to_end.p50)
+                if len(runners) > 1:
+                    compared[base] = result
+        finally:
+            for r in runners.values():
+                r.close()
     machine = machine_info(args.device)
     report = {"command": command, "machine": machine, "runs": {k: v.as_dict() for k, v in runs.items()}}
     atomic_write_json(args.out / "latency.json", report, indent=2)
@@ -231,7 +350,21 @@ def run_latency(args: Any, command: str) -> dict[str, TimingSummary]:
         f"Command: `{command}`\n\nMachine: {machine['platform']}, {machine['cpu_count']} CPUs, "
         f"torch {machine['torch']} ({machine['torch_threads']} threads), device {machine.get('gpu', args.device)}\n\n"
     )
-    atomic_write_text(args.out / "latency.md", head + markdown_table(runs))
+    text = markdown_table(runs)
+    for base, result in compared.items():
+        text += f"\n## {base}: runtimes side by side\n\n" + runtime_table(result) + "\n"
+        text += "".join(f"- {rt}: {_describe(t.meta)}\n" for rt, t in result.items())
+    atomic_write_text(args.out / "latency.md", head + text)
     plot_stacked(runs, args.out / "latency.png", title=f"per-stage latency ({args.device})")
-    print(markdown_table(runs))
+    print(text)
     return runs
+
+
+def _describe(meta: Mapping[str, Any]) -> str:
+    """One line of a run's runtime settings and point counts."""
+    rt = dict(meta.get("runtime", {}))
+    keep = ("precision", "torch", "torch_threads", "compiler", "cxx", "onnxruntime", "providers",
+            "intra_op_threads", "graph_optimization_level", "spinning", "opset")  # fmt: skip
+    pts = meta.get("points_per_frame", {})
+    counts = ", ".join(f"{m} points {v['mean']:.0f} mean" for m, v in pts.items())
+    return ", ".join(f"{k} {rt[k]}" for k in keep if k in rt) + (f"; {counts}" if counts else "")

@@ -109,19 +109,19 @@ class FusionDetector(nn.Module):
 
     def camera_backbone(self, batch: FusionBatch, present: torch.Tensor) -> torch.Tensor:
         """``camera_encoder`` stage: images → (B, N_cam, C, h, w) features of present cameras."""
-        enc, cam = self._camera(batch)
-        return enc.image_features(cam.images, self._cam_present(batch, present))
+        enc, cam = self.camera_parts(batch)
+        return enc.image_features(cam.images, self.camera_present(batch, present))
 
     def view_transform(
         self, batch: FusionBatch, present: torch.Tensor, feats: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``view_transform`` stage: image features → camera BEV (B, C, ny, nx) and depth logits."""
-        enc, cam = self._camera(batch)
+        enc, cam = self.camera_parts(batch)
         out = enc.view_transform(
             feats,
             cam.intrinsics,
             cam.cam_from_ref,
-            self._cam_present(batch, present),
+            self.camera_present(batch, present),
             (cam.images.shape[-2], cam.images.shape[-1]),
         )
         return out.bev, out.depth_logits
@@ -134,15 +134,7 @@ class FusionDetector(nn.Module):
     def head_forward(self, fused: FusedBEV) -> dict[str, torch.Tensor]:
         """``head`` stage: decoder + head per stream; streams combined (heatmap logits summed over present ones)."""
         outs = {s: self.head[s](self.decoder[s](x)) for s, x in fused.maps.items()}
-        if len(outs) == 1:
-            return next(iter(outs.values()))
-        w = {s: fused.present[s].float().view(-1, 1, 1, 1) for s in outs}
-        total = _add(w.values()).clamp(min=1.0)
-        return {
-            "heatmap": _add(w[s] * o["heatmap"] for s, o in outs.items()),
-            "regression": _add(w[s] * o["regression"] for s, o in outs.items()) / total,
-            "attribute": _add(w[s] * o["attribute"] for s, o in outs.items()) / total,
-        }
+        return combine_streams(outs, fused.present)
 
     def decode(self, outputs: dict[str, torch.Tensor]) -> list[Boxes3D]:
         """``postprocess`` stage: top-K + circle NMS → boxes in the reference frame."""
@@ -217,7 +209,7 @@ class FusionDetector(nn.Module):
 
     def _depth_loss(self, batch: FusionBatch, present: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """Camera depth logits (B, N, D, h, w) against the LiDAR of the same sample (all its points)."""
-        enc, cam = self._camera(batch)
+        enc, cam = self.camera_parts(batch)
         if batch.lidar is None:
             raise ValueError("depth supervision needs LiDAR points")
         h, w = depth.shape[-2:]
@@ -228,21 +220,39 @@ class FusionDetector(nn.Module):
             (h, w),
             (cam.images.shape[-2], cam.images.shape[-1]),
         )
-        tgt = torch.where(self._cam_present(batch, present)[..., None, None], tgt, -1)
+        tgt = torch.where(self.camera_present(batch, present)[..., None, None], tgt, -1)
         return depth_loss(depth, tgt)
 
     # ---- helpers -----------------------------------------------------------------------------------------
-    def _camera(self, batch: FusionBatch) -> tuple[CameraEncoder, CameraBatch]:
+    def camera_parts(self, batch: FusionBatch) -> tuple[CameraEncoder, CameraBatch]:
+        """The camera encoder and the batch's camera tensors (ValueError if either is missing)."""
         enc = self.encoders["camera"]
         if not isinstance(enc, CameraEncoder) or batch.camera is None:
             raise ValueError("camera stage called without a camera encoder or camera tensors")
         return enc, batch.camera
 
     @staticmethod
-    def _cam_present(batch: FusionBatch, present: torch.Tensor) -> torch.Tensor:
+    def camera_present(batch: FusionBatch, present: torch.Tensor) -> torch.Tensor:
+        """(B, N_cam) bool: the cameras present in samples where the camera modality is used (``present``)."""
         if batch.camera is None:
             raise ValueError("the batch has no camera tensors")
         return batch.camera.present.bool() & present.to(batch.camera.present.device)[:, None]
+
+
+def combine_streams(
+    outs: Mapping[str, dict[str, torch.Tensor]], present: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Head outputs per stream → one set: a single stream as it is; several (late fusion): heatmap logits
+    summed over the streams present per sample, regression and attribute maps averaged over them."""
+    if len(outs) == 1:
+        return next(iter(outs.values()))
+    w = {s: present[s].float().view(-1, 1, 1, 1) for s in outs}
+    total = _add(w.values()).clamp(min=1.0)
+    return {
+        "heatmap": _add(w[s] * o["heatmap"] for s, o in outs.items()),
+        "regression": _add(w[s] * o["regression"] for s, o in outs.items()) / total,
+        "attribute": _add(w[s] * o["attribute"] for s, o in outs.items()) / total,
+    }
 
 
 def _add(terms: Iterable[torch.Tensor]) -> torch.Tensor:

@@ -7,7 +7,8 @@
 
 The default hook, :data:`EAGER`, just calls the stage. Other hooks wrap the same call: the timer
 (:class:`sensorfuse.utils.timing.StageTimer` runs it under ``timer.stage(name)``), :class:`ProfilerRanges`
-(named ranges in ``torch.profiler`` traces), or a recorder that captures each stage's inputs (per-stage export).
+(named ranges in ``torch.profiler`` traces), :class:`Override` (runs a replacement for some stages: the deployment
+runtimes of :mod:`sensorfuse.deploy`), and :class:`Chain` of two hooks (a timer around a runtime).
 Because every user — ``predict``, the latency benchmark, the model summary, replay — goes through this one
 composition, their outputs are the same; ``tests/models/test_stages.py`` checks it bit for bit.
 
@@ -17,8 +18,9 @@ are the ones the model runs, in pipeline order (``voxelize`` runs once per point
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final, ParamSpec, Protocol, TypeVar
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,6 +35,12 @@ MODEL_STAGES: Final[tuple[str, ...]] = (
     "fuser",
     "head",
     "postprocess",
+)
+
+
+#: The network stages (after ``voxelize``, before ``postprocess``): what the deployment runtimes replace.
+NETWORK_STAGES: Final[tuple[str, ...]] = tuple(
+    s for s in MODEL_STAGES if s not in ("voxelize", "postprocess")
 )
 
 
@@ -61,3 +69,40 @@ class ProfilerRanges:
 
         with torch.profiler.record_function(name):
             return fn(*args, **kwargs)
+
+
+class Chain:
+    """Two hooks as one: ``outer`` runs around ``inner`` (e.g. a timer around a runtime that replaces stages).
+
+    ``Chain(timer, runtime).run(name, fn, *args)`` times ``runtime.run(name, fn, *args)`` as stage ``name``.
+    """
+
+    def __init__(self, outer: StageHook, inner: StageHook) -> None:
+        self.outer, self.inner = outer, inner
+
+    def run(self, name: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        inner: Callable[..., R] = functools.partial(self.inner.run, name, fn)
+        return self.outer.run(name, inner, *args, **kwargs)
+
+
+class Override:
+    """A hook that runs a replacement for some stages: ``stages[name](*args)`` instead of ``fn(*args)``.
+
+    Each replacement takes the stage method's own arguments and returns what it returns (the deployment
+    runtimes of :mod:`sensorfuse.deploy` run the network stages through ONNX Runtime or ``torch.compile`` this
+    way, so the composition stays the one in :meth:`~sensorfuse.models.detector.FusionDetector.extract`).
+    Stages without a replacement run as they are.
+    """
+
+    def __init__(self, stages: Mapping[str, Callable[..., Any]]) -> None:
+        unknown = sorted(set(stages) - set(MODEL_STAGES))
+        if unknown:
+            raise ValueError(f"Override: unknown stages {unknown}; expected names from {MODEL_STAGES}")
+        self.stages = dict(stages)
+
+    def run(self, name: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        replacement = self.stages.get(name)
+        if replacement is None:
+            return fn(*args, **kwargs)
+        out: R = replacement(*args, **kwargs)
+        return out

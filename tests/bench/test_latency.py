@@ -104,3 +104,48 @@ def test_bench_forwards_other_benchmarks_to_their_modules() -> None:
     with pytest.raises(SystemExit) as e:
         main(["bench", "ops", "--help"])  # the ops module's own parser prints its help
     assert e.value.code == 0
+
+
+def test_runtimes_side_by_side_in_one_run(tmp_path: Path) -> None:
+    """``--runtime eager,onnxruntime``: one run per runtime, their settings, point counts and network-stage sums in
+    the JSON, and a side-by-side table with each stage's speed-up over eager."""
+    pytest.importorskip("onnxruntime", reason="the deploy extra is not installed")
+    from sensorfuse.cli import main
+
+    out = tmp_path / "lat"
+    rc = main(["bench", "latency", "--frames", "2", "--warmup", "0", "--synthetic-points", "3000",
+               "--runtime", "eager,onnxruntime", "--out", str(out), *TINY_OVERRIDES])  # fmt: skip
+    assert rc == 0
+    runs = json.loads((out / "latency.json").read_text())["runs"]
+    assert set(runs) == {"default[eager]", "default[onnxruntime]"}
+    ort = runs["default[onnxruntime]"]["meta"]
+    assert ort["runtime"]["runtime"] == "onnxruntime" and ort["runtime"]["precision"] == "fp32"
+    assert ort["runtime"]["onnxruntime"] and ort["runtime"]["intra_op_threads"] >= 1
+    assert ort["points_per_frame"]["lidar"]["mean"] == 3000
+    for run in runs.values():
+        net = run["meta"]["network_stages"]
+        stages = run["stages"]
+        parts = sum(stages[s]["mean"] for s in ("lidar_encoder", "camera_encoder", "view_transform",
+                                                 "radar_encoder", "fuser", "head"))  # fmt: skip
+        assert net["n"] == 2 and net["mean"] == pytest.approx(parts, rel=1e-9)
+    md = (out / "latency.md").read_text()
+    assert "runtimes side by side" in md and "| network stages |" in md and "x**)" in md
+
+
+def test_unknown_runtime_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sensorfuse.cli import main
+
+    rc = main(
+        [
+            "bench",
+            "latency",
+            "--frames",
+            "1",
+            "--runtime",
+            "eager,tvm",
+            "--out",
+            str(tmp_path),
+            *TINY_OVERRIDES,
+        ]
+    )
+    assert rc == 2 and "--runtime 'eager,tvm'" in capsys.readouterr().err

@@ -81,6 +81,23 @@ def test_missing_camera_is_ignored(make_batch) -> None:
     assert not torch.equal(a, model.extract(batch, {"camera"})[0]["heatmap"])
 
 
+def test_batch_with_a_sample_that_lost_every_camera(make_batch) -> None:
+    """A batch mixing a sample without cameras and one with cameras predicts (evaluate at batch size > 1 when a
+    sample has lost every camera): the absent sample's camera slots carry an identity K, never a singular one."""
+    import numpy as np
+    from tiny import make_sample
+
+    from sensorfuse.structures import collate
+
+    rng = np.random.default_rng(0)
+    with_cams, without = make_sample(rng, "a", n_cam=2), make_sample(rng, "b", n_cam=2)
+    without.cameras = None
+    batch = collate([with_cams, without])
+    assert torch.equal(batch.camera.intrinsics[1], torch.eye(3).repeat(2, 1, 1))
+    boxes = _model().eval().predict(batch)
+    assert len(boxes) == 2
+
+
 def test_absent_modality_is_not_read(make_batch) -> None:
     model = _model()
     batch = make_batch(b=2)
