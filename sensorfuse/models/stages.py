@@ -22,20 +22,13 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
+from sensorfuse.utils.timing import STAGES
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 #: The detector's stages, in pipeline order (a subset of the timer's ``STAGES``, which add ``load``/``sync``).
-MODEL_STAGES: Final[tuple[str, ...]] = (
-    "voxelize",
-    "lidar_encoder",
-    "camera_encoder",
-    "view_transform",
-    "radar_encoder",
-    "fuser",
-    "head",
-    "postprocess",
-)
+MODEL_STAGES: Final[tuple[str, ...]] = tuple(s for s in STAGES if s not in ("load", "sync"))
 
 
 #: The network stages (after ``voxelize``, before ``postprocess``): what the deployment runtimes replace.

@@ -127,11 +127,3 @@ def test_run_times_the_call_as_a_stage_and_returns_its_result(monkeypatch: pytes
     assert timer.frames[0]["fuser"] == pytest.approx(2.0, abs=0.01)
     with pytest.raises(ConfigError, match="unknown timing stage"), timer.frame():
         timer.run("warp_drive", work, 1, b=2)
-
-
-def test_bench_timing_is_the_shared_timer() -> None:
-    """``sensorfuse.bench.timing`` re-exports the one timer (replay and the engine import it from utils)."""
-    import sensorfuse.bench.timing as bench_timing
-    import sensorfuse.utils.timing as timing
-
-    assert bench_timing.StageTimer is timing.StageTimer and bench_timing.STAGES is timing.STAGES
