@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lat.add_argument("--version", default="v1.0-mini", help="table folder of --dataroot")
     lat.add_argument("--split", default="all", help="samples of --dataroot to cycle through")
     lat.add_argument(
+        "--drive", type=Path, default=None, help="a recorded drive (MCAP, rosbag2, ROS 1): its sweeps in turn"
+    )
+    lat.add_argument("--rig", type=Path, default=None, help="rig file of --drive (default: its own)")
+    lat.add_argument(
         "--synthetic-points",
         type=int,
         default=None,

@@ -82,6 +82,8 @@ class BenchInputs:
     version: str = "v1.0-mini"
     split: str = "all"
     synthetic_lidar_points: int | None = None  # None: 34k per configured sweep
+    drive: Path | None = None  # a recorded drive (MCAP / rosbag2 / ROS 1): every reference sweep in turn
+    rig: Path | None = None
 
 
 class _Loader:
@@ -117,6 +119,40 @@ class _Loader:
             return load_sample(self.index, token, self.cfg)
 
 
+class _DriveLoader:
+    """Every reference-sensor message of a recorded drive in turn: ``sync`` (each sensor's nearest message
+    within tolerance) and ``load`` (the one assembler) timed, as for a dataroot."""
+
+    def __init__(self, inputs: BenchInputs, cfg: SampleConfig) -> None:
+        from sensorfuse.data.recording import fit_to_recording
+        from sensorfuse.sources.bag_drive import open_drive
+
+        assert inputs.drive is not None
+        self.drive = open_drive(inputs.drive, inputs.rig)
+        self.cfg = replace(fit_to_recording(cfg, self.drive), on_missing="drop_sensor")
+        messages = self.drive.messages()
+        names = [n for n in self.cfg.channels_for(("lidar", "camera", "radar")) if n in self.drive.sensors]
+        self.streams = {n: [m for m in messages if m.channel == n] for n in names}
+        self.refs = [m for m in messages if m.channel == self.cfg.reference]
+        if not self.refs:
+            raise ConfigError(f"{inputs.drive}: no messages of the reference sensor {self.cfg.reference!r}")
+        self.i = 0
+
+    def next(self, timer: StageTimer) -> SensorSample:
+        from sensorfuse.data.assemble import Selection, assemble
+        from sensorfuse.sync.core import SyncPolicy, synchronize
+
+        ref = self.refs[self.i % len(self.refs)]
+        self.i += 1
+        with timer.stage("sync"):
+            picked = synchronize(
+                ref.timestamp, self.streams, SyncPolicy(tolerance_us=dict(self.cfg.tolerance_us))
+            )
+        with timer.stage("load"):
+            sel = Selection(ref, picked.chosen, scene_name=self.drive.name)
+            return assemble(self.drive, sel, self.cfg, picked.missing)
+
+
 def measure(
     model: ModelRunner, frames: int, warmup: int, inputs: BenchInputs, meta: dict[str, Any] | None = None
 ) -> TimingSummary:
@@ -144,7 +180,10 @@ def measure_runtimes(
     first = next(iter(runners.values()))
     timers = {k: StageTimer(r.device) for k, r in runners.items()}
     points: dict[str, dict[str, list[int]]] = {k: {"lidar": [], "radar": []} for k in runners}
-    if inputs.dataroot is not None:
+    if inputs.drive is not None:
+        drives = {k: _DriveLoader(inputs, r.sample_config) for k, r in runners.items()}
+        get = {k: loader.next for k, loader in drives.items()}
+    elif inputs.dataroot is not None:
         loaders = {k: _Loader(inputs, r.sample_config) for k, r in list(runners.items())[:1]}
         shared = next(iter(loaders.values())).index
         loaders.update(
@@ -312,7 +351,9 @@ def run_latency(args: Any, command: str) -> dict[str, TimingSummary]:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    inputs = BenchInputs(args.dataroot, args.version, args.split, args.synthetic_points)
+    if args.drive is not None and args.dataroot is not None:
+        raise ConfigError("--drive and --dataroot: give one source of frames")
+    inputs = BenchInputs(args.dataroot, args.version, args.split, args.synthetic_points, args.drive, args.rig)
     runs: dict[str, TimingSummary] = {}
     compared: dict[str, dict[str, TimingSummary]] = {}
     for label, cfg in _configs(args):

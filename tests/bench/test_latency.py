@@ -98,6 +98,20 @@ def test_dataset_inputs_time_load_and_sync(tiny: ModelRunner, synth_world: tuple
     assert s.end_to_end_no_preprocessing.mean < s.end_to_end.mean
 
 
+def test_drive_inputs_time_load_and_sync(tiny: ModelRunner, tmp_path: Path) -> None:
+    """``bench latency --drive``: the sweeps of a recorded drive of another rig, loaded through the seam."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
+    from drive_fixtures import write_other_rig_bag
+
+    bag = tmp_path / "other.mcap"
+    write_other_rig_bag(bag, "mcap", frames=3)
+    rig = Path(__file__).resolve().parents[2] / "calib" / "rigs" / "other_car.yaml"
+    s = measure(tiny, frames=3, warmup=0, inputs=BenchInputs(drive=bag, rig=rig))
+    assert s.stages["load"].n == 3 and s.stages["sync"].n == 3 and s.stages["lidar_encoder"].n == 3
+
+
 def test_bench_forwards_other_benchmarks_to_their_modules() -> None:
     from sensorfuse.cli import main
 
