@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("sensorfuse.engine.train_cli", "train a fusion detector"),
     "evaluate": ("sensorfuse.engine.evaluate_cli", "official nuScenes detection metrics (mAP, NDS)"),
     "replay": ("sensorfuse.replay.cli", "replay a recorded drive in timestamp order with visualisation"),
+    "corrupt": (
+        "sensorfuse.corrupt.cli",
+        "write a corrupted copy of a scene to look at; list the corruption catalog",
+    ),
     "drive": ("sensorfuse.sources.cli", "recorded drives (MCAP, rosbag2, ROS 1): info"),
     "bench": ("sensorfuse.bench.cli", "benchmarks: latency per fusion stage, ops, loading"),
     "export": ("sensorfuse.export_cli", "export a model's stages as ONNX, or a recording as MCAP / rosbag2"),

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sensorfuse.corrupt.misalign import reload_for
 from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
 from sensorfuse.data.accounting import INTENDED, MissingTally, missing_entry
 from sensorfuse.engine.checkpoint import load_checkpoint
@@ -40,12 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def scenario_sample_config(cfg: SampleConfig, scenario: Scenario) -> SampleConfig:
-    """How a scenario loads samples: no GT, and only the cameras/radars it feeds the model (the LiDAR is
-    always loaded: its keyframe is the reference frame)."""
+    """How a scenario loads samples: no GT (unless its edit reads it, ``scenario.load_gt``), and only the
+    cameras/radars it feeds the model (the LiDAR is always loaded: its keyframe is the reference frame)."""
     drop = set(scenario.drop_channels)
     return replace(
         cfg,
-        load_gt=False,
+        load_gt=scenario.load_gt,
         cameras=tuple(c for c in cfg.cameras if c not in drop) if "camera" in scenario.sensors else (),
         radars=tuple(r for r in cfg.radars if r not in drop) if "radar" in scenario.sensors else (),
     )
@@ -59,7 +60,9 @@ def used_modalities(tally: MissingTally, sensors: Sequence[str], cfg: SampleConf
 class ScenarioDataset(Dataset[SensorSample]):
     """Samples of ``tokens`` loaded for one :class:`Scenario` (sensors restricted, degradations applied).
 
-    Channels the scenario leaves out (``drop_channels``) are recorded in ``meta.missing`` as intended.
+    Channels the scenario leaves out (``drop_channels``) are recorded in ``meta.missing`` as intended. The
+    edit's context offers ``prev`` (the previous keyframe) and ``reload`` (the same keyframe re-assembled with
+    one modality's stream late, for temporal misalignment, :class:`sensorfuse.corrupt.misalign.DelayedDrive`).
     """
 
     def __init__(self, index: NuScenesIndex, tokens: Sequence[str], cfg: SampleConfig, scenario: Scenario):
@@ -77,7 +80,10 @@ class ScenarioDataset(Dataset[SensorSample]):
         token = self.tokens[i]
         sample = restrict(self._load(token), self.scenario.sensors)
         if self.scenario.edit is not None:
-            ctx = {"prev": self.index.sample(token).get("prev") or None}
+            ctx = {
+                "prev": self.index.sample(token).get("prev") or None,
+                "reload": reload_for(self.index, token, self.cfg),
+            }
             sample = self.scenario.edit(sample, self._load, ctx)
         if self.left_out:
             sample.meta = replace(sample.meta, missing={**sample.meta.missing, **self.left_out})

@@ -2,6 +2,10 @@
 [--sensors lidar,camera] [--robustness] [--max-missing F]``; shard inference with ``torchrun --nproc_per_node
 N -m sensorfuse evaluate ...``.
 
+``--corruptions all|FAMILY|NAME,... [--severities 1,2,3] [--baseline C2] [--seed S]`` runs the corruption suite
+instead (one official evaluation per corruption x severity, resumable per row, table + heat map):
+:mod:`sensorfuse.engine.corrupt_suite`, ``docs/robustness.md``.
+
 Everything that can be checked is checked before the first sample (:mod:`sensorfuse.engine.eval_preflight`).
 The whole evaluation (main scenario, robustness rows and tables) is built in a staging folder next to
 ``--out`` and published as a whole by rank 0 (:func:`sensorfuse.utils.atomic.atomic_dir`): ``--out`` holds
@@ -47,6 +51,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fail when a sensor loses more than this share of its samples to data faults "
         "(default: the config's data.max_missing_fraction; 1.0 = never fail)",
     )
+    suite = parser.add_argument_group("corruption suite (docs/robustness.md)")
+    suite.add_argument(
+        "--corruptions",
+        default=None,
+        metavar="all|FAMILY|NAME,...",
+        help="evaluate the corruption suite instead: all, a family (failures, lidar, camera, misalign, radar) "
+        "or corruption names; one official evaluation per corruption x severity, resumable",
+    )
+    suite.add_argument("--severities", default="1,2,3", help="severities to evaluate (default 1,2,3)")
+    suite.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="checkpoint of the baseline model for the corruption error (CE)",
+    )
+    suite.add_argument("--seed", type=int, default=0, help="seed of the corrupted inputs (default 0)")
+    suite.add_argument(
+        "--name",
+        default=None,
+        help="the model's name in the suite folder: tables go to OUT/tables/NAME/ (default: checkpoint stem + hash)",
+    )
+    suite.add_argument(
+        "--allow-code-change",
+        action="store_true",
+        help="reuse finished rows scored by other code (for changes known not to alter scores); by default "
+        "they are evaluated again",
+    )
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
@@ -88,6 +119,14 @@ def run(args: argparse.Namespace) -> int:
             else args.max_missing,
         )
         cfg = replace(cfg, data=data)
+        if args.corruptions is not None:
+            if args.robustness or args.sensors:
+                raise ConfigError(
+                    "--corruptions: evaluates the model's own sensors; drop --robustness / --sensors"
+                )
+            from sensorfuse.engine.corrupt_suite import run_suite
+
+            return run_suite(args, info, model, cfg)
         out = args.out or Path(args.checkpoint).resolve().parent.parent / "eval"
         sensors = parse_sensors(args.sensors) if args.sensors else None
         scenarios = scenarios_for(model.sensors, sensors, bool(args.robustness))

@@ -1,10 +1,12 @@
-"""Degraded-sensor scenarios for the robustness matrix of ``sensorfuse evaluate --robustness``.
+"""Degraded-sensor scenarios: the robustness matrix of ``sensorfuse evaluate --robustness`` and the rows of
+the corruption suite (``--corruptions``, :func:`corruption_scenario`).
 
-A :class:`Scenario` changes how samples are loaded (``drop_channels``: e.g. one radar left out) and/or edits
-each loaded :class:`~sensorfuse.structures.SensorSample` (``edit``: drop modalities, thin LiDAR beams, hide a
-camera, replace the LiDAR by an older sweep). Every sensor a scenario removes is recorded in ``meta.missing``
+A :class:`Scenario` changes how samples are loaded (``drop_channels``: e.g. one radar left out; ``load_gt``:
+the ground truth a corruption reads) and/or edits each loaded :class:`~sensorfuse.structures.SensorSample`
+(``edit``: drop modalities, thin LiDAR beams, hide a camera, replace the LiDAR by an older sweep, apply a
+corruption of :mod:`sensorfuse.corrupt`). Every sensor a scenario removes is recorded in ``meta.missing``
 with the reason :data:`~sensorfuse.data.accounting.INTENDED` (counted and reported, never a data fault); a
-sensor that is degraded but present (thinned beams, a stale LiDAR) is not a drop.
+sensor that is degraded but present (thinned beams, a stale LiDAR, a foggy camera) is not a drop.
 """
 
 from __future__ import annotations
@@ -17,17 +19,31 @@ from typing import Any
 import numpy as np
 
 from sensorfuse.classes import LIDAR, MODALITIES
+from sensorfuse.corrupt.catalog import Corruption, apply, rng_for
+from sensorfuse.corrupt.common import HDL32_LOWEST_DEG, HDL32_SPACING_DEG, ring_of, thin_beams
 from sensorfuse.data.accounting import INTENDED, missing_entry
 from sensorfuse.errors import ConfigError
 from sensorfuse.geometry import Transform
 from sensorfuse.structures import PointCloud, SensorSample
 
-#: Elevation of the lowest ring and ring spacing of a 32-beam HDL-32E (degrees): used to bin points into
-#: rings when the merged cloud carries no ring index.
-HDL32_LOWEST_DEG = -30.67
-HDL32_SPACING_DEG = 1.333
+__all__ = [
+    "HDL32_LOWEST_DEG",
+    "HDL32_SPACING_DEG",
+    "Edit",
+    "Scenario",
+    "corruption_scenario",
+    "default_matrix",
+    "hide_camera",
+    "parse_sensors",
+    "restrict",
+    "ring_of",
+    "stale_lidar",
+    "thin_beams",
+]
 
-#: (sample, loader of another sample token) → edited sample
+#: (sample, loader of another sample token, context) → edited sample. The context holds ``prev`` (the
+#: previous keyframe's token or None) and ``reload`` (``(modality, delay_us) → the sample with that
+#: modality's stream delayed``, :data:`sensorfuse.corrupt.misalign.Reload`).
 Edit = Callable[[SensorSample, Callable[[str], SensorSample], dict[str, Any]], SensorSample]
 
 
@@ -40,12 +56,14 @@ class Scenario:
         sensors: modalities fed to the model.
         edit: optional per-sample edit (see :data:`Edit`).
         drop_channels: sensor channels left out when loading (e.g. one radar).
+        load_gt: load the ground-truth boxes (for an edit that reads them; it removes them again).
     """
 
     name: str
     sensors: tuple[str, ...]
     edit: Edit | None = None
     drop_channels: tuple[str, ...] = ()
+    load_gt: bool = False
 
 
 def parse_sensors(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -68,20 +86,6 @@ def restrict(sample: SensorSample, sensors: Sequence[str]) -> SensorSample:
         missing={**sample.meta.missing, **{m: missing_entry(INTENDED, "sensor subset") for m in drop}},
     )
     return out
-
-
-def ring_of(points: np.ndarray) -> np.ndarray:
-    """Ring index (N,) of LiDAR points from their elevation angle, binned like an HDL-32E."""
-    elev = np.degrees(np.arctan2(points[:, 2], np.hypot(points[:, 0], points[:, 1])))
-    return np.round((elev - HDL32_LOWEST_DEG) / HDL32_SPACING_DEG).astype(np.int64)
-
-
-def thin_beams(sample: SensorSample, keep_every: int) -> SensorSample:
-    """Keep the LiDAR points of every ``keep_every``-th ring (32 → 32 / keep_every beams)."""
-    if sample.lidar is None:
-        return sample
-    pts = sample.lidar.points
-    return replace(sample, lidar=PointCloud(pts[ring_of(pts) % keep_every == 0]))
 
 
 def hide_camera(sample: SensorSample, channel: str) -> SensorSample:
@@ -148,3 +152,19 @@ def default_matrix(model_sensors: Sequence[str]) -> list[Scenario]:
     if "radar" in full:
         rows.append(Scenario("no_RADAR_FRONT", full, drop_channels=("RADAR_FRONT",)))
     return rows
+
+
+def corruption_scenario(c: Corruption, severity: int, sensors: Sequence[str], seed: int) -> Scenario:
+    """The scenario of one corruption row: the model's ``sensors``, every sample corrupted with ``c`` at
+    ``severity`` (generator seeded from ``seed``, the name, the severity and the sample token).
+
+    A corruption that reads the ground truth gets it loaded for its row only, and removed after it ran (the
+    model never sees it, and the batches look like every other row's).
+    """
+
+    def edit(sample: SensorSample, _load: Callable[[str], SensorSample], ctx: dict[str, Any]) -> SensorSample:
+        rng = rng_for(seed, c.name, severity, sample.meta.sample_token)
+        out = apply(sample, c.name, severity, rng, ctx.get("reload"))
+        return replace(out, gt=None) if c.needs_gt else out
+
+    return Scenario(f"{c.name}@{severity}", tuple(sensors), edit, load_gt=c.needs_gt)

@@ -52,6 +52,8 @@ class ReplayOptions:
     mcap: bool = True
     min_score: float = 0.3
     device: str = "cpu"
+    #: applied to every assembled frame (``--corrupt NAME:K``, :func:`sensorfuse.corrupt.catalog.live`)
+    corrupt: Callable[[SensorSample], SensorSample] = field(default=lambda s: s)
 
 
 @dataclass
@@ -218,7 +220,7 @@ def run_replay(opts: ReplayOptions, drive: Drive, predict: Predictor | None = No
                 continue
             frame, sample, boxes, latency = _process(
                 lambda ev=ev: framer.assemble(ev),  # type: ignore[misc]
-                lambda f: frame_sample(drive, f, arrived.times, opts.sample),
+                lambda f: opts.corrupt(frame_sample(drive, f, arrived.times, opts.sample)),
                 predict, timer, opts.min_score,
             )  # fmt: skip
             score = None

@@ -86,3 +86,82 @@ def test_parse_sensors_and_matrix() -> None:
     assert rows[0].name == "lidar+camera" and len({r.name for r in rows}) == len(rows)
     with pytest.raises(ConfigError, match="no \\['radar'\\] encoder"):
         scenarios_for(("lidar",), ("lidar", "radar"), robustness=False)
+
+
+# ----- the corruption suite (issue 25) ------------------------------------------------------------------------
+
+
+def test_corruption_scenario_loads_gt_only_for_gt_corruptions_and_removes_it() -> None:
+    """class: ground truth leaking into the model's inputs — a corruption that reads the boxes gets them loaded
+    for its row only, and the edited sample goes to the model without them."""
+    from sensorfuse.corrupt.catalog import get
+    from sensorfuse.data import SampleConfig
+    from sensorfuse.engine.evaluate import scenario_sample_config
+    from sensorfuse.engine.robustness import corruption_scenario
+    from sensorfuse.structures import Boxes3D
+
+    sc = corruption_scenario(get("lidar_missing_objects"), 2, ("lidar", "camera"), seed=0)
+    assert sc.name == "lidar_missing_objects@2" and sc.load_gt
+    assert scenario_sample_config(SampleConfig(), sc).load_gt
+    plain = corruption_scenario(get("lidar_fog"), 1, ("lidar",), seed=0)
+    assert not plain.load_gt and not scenario_sample_config(SampleConfig(), plain).load_gt
+    s = _sample()
+    s.gt = Boxes3D.empty()
+    assert sc.edit is not None and sc.edit(s, lambda t: s, {}).gt is None
+    calls: list[tuple[str, int]] = []
+
+    def reload(modality: str, delay_us: int) -> SensorSample:
+        calls.append((modality, delay_us))
+        return _sample()
+
+    late = corruption_scenario(get("temporal_lidar"), 1, ("lidar",), seed=0)
+    assert late.edit is not None
+    late.edit(_sample(), lambda t: _sample(), {"reload": reload})
+    assert calls == [("lidar", 100_000)]
+
+
+def test_suite_rows_fingerprints_and_output_folder_checks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """class: stale results mixed in — a row is reused only for the same checkpoint, corruption, severity,
+    seed and data, scored by the same code (unless --allow-code-change); a foreign --out folder is refused."""
+    import json
+
+    from sensorfuse.corrupt.catalog import select
+    from sensorfuse.engine.corrupt_suite import (
+        Row,
+        check_suite_output,
+        fingerprint,
+        finished,
+        row_dir,
+        suite_rows,
+    )
+
+    rows = suite_rows(select("camera_fog,lidar_missing"), (2, 3))
+    assert [r.key for r in rows] == [("clean", 0), ("lidar_missing", 1), ("camera_fog", 2), ("camera_fog", 3)]
+    data = {"version": "v", "split": "s", "tokens_sha256": "t", "dataroot": "/d"}
+    row = Row("camera_fog", 2)
+    base = fingerprint("m", row, 0, data)
+    for other in (
+        fingerprint("m2", row, 0, data),
+        fingerprint("m", Row("camera_fog", 3), 0, data),
+        fingerprint("m", row, 1, data),
+        fingerprint("m", row, 0, {**data, "split": "x"}),
+    ):
+        assert other != base
+    assert fingerprint("m", row, 0, dict(reversed(data.items()))) == base
+    d = row_dir(tmp_path, row, base)
+    d.mkdir(parents=True)
+    (d / "row.json").write_text(
+        json.dumps({"fingerprint": base, "code_sha256": "c1", "nds": 0.5, "map": 0.4})
+    )
+    assert finished(tmp_path, row, base, "c1") is not None
+    assert finished(tmp_path, row, base, "c2") is None  # other code: evaluated again
+    assert finished(tmp_path, row, base, "c2", allow_code_change=True) is not None
+    assert finished(tmp_path, Row("camera_fog", 3), base, "c1") is None
+    (d / "row.json").write_text("{truncated")
+    assert finished(tmp_path, row, base, "c1") is None
+    check_suite_output(tmp_path / "new")
+    (tmp_path / "table.md").write_text("old")
+    check_suite_output(tmp_path)
+    (tmp_path / "thesis.tex").write_text("mine")
+    with pytest.raises(ConfigError, match="not part of a corruption suite"):
+        check_suite_output(tmp_path)
