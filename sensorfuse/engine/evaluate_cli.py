@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    from sensorfuse.deploy.cli import add_runtime_arguments
+
+    add_runtime_arguments(parser)  # --runtime eager|compile|onnxruntime|tensorrt, --onnx, --ort-*
     parser.add_argument("--no-plots", action="store_true", help="skip the devkit's PR/TP curves")
 
 
@@ -109,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
     info = setup_distributed(args.device)
     try:
         model, cfg = load_model(args.checkpoint, info.device)
+        if args.runtime != "eager":  # the network stages through another runtime; the rest stays the same
+            from sensorfuse.deploy.runtime import OrtOptions, wrap
+
+            ort = OrtOptions(threads=args.ort_threads, opt_level=args.ort_opt, spinning=args.ort_spinning)
+            model = wrap(model, args.runtime, cfg.data.sample, onnx_dir=args.onnx, ort=ort)
         data = replace(
             cfg.data,
             dataroot=str(args.dataroot or cfg.data.dataroot),
