@@ -70,17 +70,9 @@ def _sample_config(args: argparse.Namespace) -> Any:
 
 
 def _check_out(out: Path) -> None:
-    from sensorfuse.errors import ConfigError
+    from sensorfuse.utils.atomic import check_replaceable
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file; expected a folder")
-    if out.is_dir():
-        others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
-        if others:
-            raise ConfigError(
-                f"--out {out}: holds files that are not a `sensorfuse corrupt` output ({', '.join(others[:5])}); "
-                "it is replaced as a whole: choose an empty or new folder"
-            )
+    check_replaceable(out, OUTPUTS, "a `sensorfuse corrupt` output")
 
 
 def _stats(sample: Any) -> dict[str, Any]:

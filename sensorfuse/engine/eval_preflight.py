@@ -32,6 +32,7 @@ from sensorfuse.engine.distributed import DistInfo, all_gather_objects
 from sensorfuse.engine.drops import gather_tally
 from sensorfuse.errors import ConfigError, DataQualityError, SensorfuseError
 from sensorfuse.sources.nuscenes.index import check_split
+from sensorfuse.utils.atomic import check_replaceable
 
 T = TypeVar("T")
 
@@ -96,16 +97,7 @@ def check_output(out: Path, need_bytes: int) -> None:
         ConfigError: ``out`` is a file or holds other files than an evaluation; its nearest existing folder
             is not a folder, cannot be written, or has less free space than ``need_bytes``.
     """
-    if os.path.lexists(out) and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file; expected a folder for the evaluation")
-    if out.is_dir():
-        others = sorted(p.name for p in out.iterdir() if p.name not in EVAL_OUTPUTS)
-        if others:
-            raise ConfigError(
-                f"--out {out}: holds files that are not part of an evaluation ({', '.join(others[:5])}); "
-                "a new evaluation replaces the folder as a whole: choose an empty or new folder, or an "
-                "earlier evaluation's"
-            )
+    check_replaceable(out, EVAL_OUTPUTS, "an evaluation")
     parent = _nearest_existing(out.parent)
     if not parent.is_dir():
         raise ConfigError(f"--out {out}: {parent} is not a folder, so the evaluation cannot be written")

@@ -26,7 +26,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +308,23 @@ def _tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, f)).st_size
     return total
+
+
+def check_replaceable(out: Path, allowed: Collection[str], what: str) -> None:
+    """``out`` may be replaced as a whole by ``what`` (e.g. "an evaluation"): absent, or a folder holding only
+    ``allowed`` names.
+
+    Raises:
+        ConfigError: ``out`` is a file, or holds other files (a run folder with checkpoints, say), named.
+    """
+    from sensorfuse.errors import ConfigError
+
+    if os.path.lexists(out) and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder for {what}")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in allowed)
+        if others:
+            raise ConfigError(
+                f"--out {out}: holds files that are not part of {what} ({', '.join(others[:5])}); it replaces "
+                "the folder as a whole: choose an empty or new folder, or the folder of an earlier one"
+            )
