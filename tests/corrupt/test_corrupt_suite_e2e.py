@@ -119,7 +119,7 @@ def test_corrupt_command_writes_a_look_at_copy(world: tuple[Path, str], ckpt: Pa
     (out / "notes.txt").write_text("mine")
     from sensorfuse.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="not a `sensorfuse corrupt` output"):
+    with pytest.raises(ConfigError, match="not part of a `sensorfuse corrupt` output"):
         cli.run(args)
 
 
