@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sensorfuse.classes import DETECTION_CLASSES
 from sensorfuse.errors import ConfigError
-from sensorfuse.synth.config import DEFAULT_RIG, SynthConfig
+from sensorfuse.synth.config import DEFAULT_RIG, PAYLOADS, SynthConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--splits", type=Path, default=None, help="custom splits.json {train: [...], val: [...]}"
     )
+    parser.add_argument(
+        "--payload", choices=PAYLOADS, default=d.payload,
+        help="full: a file per sample_data; shared: one file per channel and scene (full-sized tables, small disk)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--annotation-range",
+        type=float,
+        default=d.annotation_range,
+        help="annotate actors within this many m",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     parser.add_argument("--workers", type=int, default=0, help="parallel scene processes (0 = CPU cores)")
     parser.add_argument("--no-progress", action="store_true")
@@ -47,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
         version=args.version, scenes=args.scenes, seed=args.seed, scene_seconds=args.scene_seconds,
         image_width=w, image_height=h, rig_path=args.rig, classes=tuple(args.classes),
         val_scenes=args.val_scenes, splits_path=args.splits, progress=not args.no_progress, workers=args.workers,
+        payload=args.payload, annotation_range=args.annotation_range,
     )  # fmt: skip
 
 

@@ -12,6 +12,9 @@ from sensorfuse.errors import ConfigError
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RIG = REPO / "calib" / "nuscenes.yaml"
 VERSIONS = ("v1.0-mini", "v1.0-trainval")
+#: ``full``: every sample_data has its own simulated file; ``shared``: one file per channel and scene, which
+#: every sample_data of that channel in the scene names (full-sized tables, a small disk; see docs/synth.md).
+PAYLOADS = ("full", "shared")
 #: ``nuscenes.utils.splits`` mini lists (a test checks they equal the devkit's)
 MINI_TRAIN = (
     "scene-0061",
@@ -32,7 +35,10 @@ class SynthConfig:
 
     ``scenes`` scenes of ``scene_seconds`` each (keyframes at 2 Hz), named after the official split lists of
     ``version`` (or ``splits_path``: a ``{"train": [...], "val": [...]}`` JSON). ``val_scenes`` of them come from
-    the val list (default: proportional, at least one when ``scenes >= 2``).
+    the val list (default: proportional, at least one when ``scenes >= 2``). Actors within ``annotation_range``
+    metres of the ego are annotated at each keyframe. ``payload`` is ``full`` (a simulated file per
+    sample_data) or ``shared`` (one simulated file per channel and scene, named by all of that channel's
+    sample_data in the scene; the annotations still count the points of simulated keyframes).
     """
 
     version: str = "v1.0-mini"
@@ -49,6 +55,8 @@ class SynthConfig:
     lidar_azimuth_steps: int = 1084
     progress: bool = True
     workers: int = 0  # processes generating scenes in parallel; 0 = one per CPU core
+    payload: str = "full"
+    annotation_range: float = 60.0
 
     def validate(self) -> None:
         if self.version not in VERSIONS and self.splits_path is None:
@@ -70,6 +78,10 @@ class SynthConfig:
             raise ConfigError(f"val_scenes = {self.val_scenes}: expected 0..scenes ({self.scenes})")
         if not 100 <= self.lidar_azimuth_steps <= 4000:
             raise ConfigError(f"lidar_azimuth_steps = {self.lidar_azimuth_steps}: expected 100..4000")
+        if self.payload not in PAYLOADS:
+            raise ConfigError(f"payload = {self.payload!r}: expected one of {PAYLOADS}")
+        if not 1.0 <= self.annotation_range <= 200.0:
+            raise ConfigError(f"annotation_range = {self.annotation_range}: expected 1 to 200 m")
 
 
 def token(*parts: object) -> str:

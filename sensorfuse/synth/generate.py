@@ -28,13 +28,21 @@ from sensorfuse.errors import ConfigError
 from sensorfuse.geometry import scale_intrinsics
 from sensorfuse.synth.config import SynthConfig, scene_names, token
 from sensorfuse.synth.scene import SceneCtx, actor_colors, build_world, generate_scene
-from sensorfuse.synth.tables import Tables, static_tables
+from sensorfuse.synth.tables import TableChunk, Tables, TableWriter, static_tables
 from sensorfuse.synth.taxonomy import TAXONOMY
 from sensorfuse.utils.atomic import atomic_dir, clean_stale
 
 T0_US = 1_533_000_000_000_000  # 2018-07-31, like the real logs
-#: one scene's table records and sweeps per channel
-SceneResult = tuple[dict[str, list[dict[str, Any]]], dict[str, int]]
+CATEGORY_NAME = {c["token"]: c["name"] for c in TAXONOMY["category"]}
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    """One scene's records (serialised by the worker; the parent only writes them) and what it holds."""
+
+    tables: TableChunk
+    sweeps: dict[str, int]  # per channel
+    annotations: Counter[str]  # per class (or category outside the detection classes)
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def _check_out(out_dir: Path, overwrite: bool) -> None:
 def _scene_job(
     job: tuple[SynthConfig, int, str, str, Path, dict[str, str], dict[str, np.ndarray]],
 ) -> SceneResult:
-    """Generate one scene (in a worker process); returns its table records and sweeps per channel."""
+    """Generate one scene (in a worker process); returns its table records and counts."""
     cfg, index, name, split, root, cs_tokens, intrinsics = job
     cv2.setNumThreads(1)
     rig = load_rig(cfg.rig_path)
@@ -95,11 +103,16 @@ def _scene_job(
     )  # fmt: skip
     ctx = SceneCtx(
         cfg, rig, root, tables, cs_tokens, ego, actors, actor_colors(actors), logfile,
-        T0_US + index * 3_600_000_000, name, intrinsics,
+        T0_US + index * 3_600_000_000, name, intrinsics, {} if cfg.payload == "shared" else None,
     )  # fmt: skip
     desc = f"synthetic ({split}): curvy road, {len(actors)} actors"
     counts = generate_scene(ctx, token(cfg.seed, "scene", name), log_token, desc, [cfg.seed, index, 2])
-    return tables.records, counts
+    inst_cat = {i["token"]: CATEGORY_NAME[i["category_token"]] for i in tables.records["instance"]}
+    per_class = Counter(
+        CATEGORY_TO_CLASS.get(inst_cat[a["instance_token"]], inst_cat[a["instance_token"]])
+        for a in tables.records["sample_annotation"]
+    )
+    return SceneResult(tables.chunk(), counts, per_class)
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -190,9 +203,10 @@ def generate(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False) -> 
     names = scene_names(cfg)
     start = time.perf_counter()
     sweeps: Counter[str] = Counter()
+    per_class: Counter[str] = Counter()
     with atomic_dir(out_dir, overwrite=overwrite) as root:
-        tables = Tables()
-        cs_tokens = static_tables(tables, rig, cfg.image_width, cfg.image_height, cfg.seed)
+        static = Tables()
+        cs_tokens = static_tables(static, rig, cfg.image_width, cfg.image_height, cfg.seed)
         intrinsics = {
             ch: scale_intrinsics(
                 s.intrinsic, cfg.image_width / s.image_size[0], cfg.image_height / s.image_size[1]
@@ -205,28 +219,27 @@ def generate(out_dir: str | Path, cfg: SynthConfig, overwrite: bool = False) -> 
             for index, (name, split) in enumerate(names)
         ]
         workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
-        # scenes are independent (own seed): generate them in parallel, merge in scene order
-        with (
-            _scene_results(jobs, workers) as results,
-            tqdm(total=len(jobs), desc="synth scenes", disable=not cfg.progress) as bar,
-        ):
-            for records, counts in results:
-                for table, recs in records.items():
-                    tables.records[table].extend(recs)
-                sweeps.update(counts)
-                bar.update(1)
         splits = {"train": [n for n, s in names if s == "train"], "val": [n for n, s in names if s == "val"]}
         if cfg.splits_path is not None:
             (root / cfg.version).mkdir(parents=True, exist_ok=True)
             (root / cfg.version / "splits.json").write_text(json.dumps(splits))
-        tables.write(root, cfg.version, cfg.seed)
-        cat_name = {c["token"]: c["name"] for c in TAXONOMY["category"]}
-        inst_cat = {i["token"]: cat_name[i["category_token"]] for i in tables.records["instance"]}
-        per_class = Counter(
-            CATEGORY_TO_CLASS.get(inst_cat[a["instance_token"]], inst_cat[a["instance_token"]])
-            for a in tables.records["sample_annotation"]
-        )
-        n_samples = len(tables.records["sample"])
+        writer = TableWriter(root, cfg.version)
+        try:
+            writer.add(static.chunk())
+            # scenes are independent (own seed): generate them in parallel, write them in scene order
+            with (
+                _scene_results(jobs, workers) as results,
+                tqdm(total=len(jobs), desc="synth scenes", disable=not cfg.progress) as bar,
+            ):
+                for res in results:
+                    writer.add(res.tables)
+                    sweeps.update(res.sweeps)
+                    per_class.update(res.annotations)
+                    bar.update(1)
+            writer.close(cfg.seed)
+        finally:
+            writer.abort()
+        n_samples = writer.count["sample"]
     return SynthSummary(
         out_dir,
         cfg.version,

@@ -24,7 +24,6 @@ from sensorfuse.synth.config import SynthConfig, token
 from sensorfuse.synth.tables import CATEGORY_TOKEN, Tables, attribute_for, link, visibility_token
 from sensorfuse.synth.world import Actors, Ego, make_ego, make_road
 
-ANNOTATION_RANGE = 60.0
 CAMERA_HZ, RADAR_HZ = 12.0, 13.0
 EXT = {"lidar": ".pcd.bin", "radar": ".pcd", "camera": ".jpg"}
 
@@ -53,6 +52,7 @@ class SceneCtx:
     t0_us: int
     name: str
     intrinsics: dict[str, np.ndarray]  # channel → K scaled to the image size
+    shared: dict[str, str] | None = None  # shared payload: channel → the one file of the scene (else None)
 
 
 def _streams(ctx: SceneCtx, n_samples: int, rng: np.random.Generator) -> dict[str, list[Frame]]:
@@ -95,7 +95,12 @@ def _us(ctx: SceneCtx, t: float) -> int:
 def _record(
     ctx: SceneCtx, f: Frame, sample_tokens: list[str], rng: np.random.Generator
 ) -> tuple[dict[str, Any], Any]:
-    """Simulate one frame, write its file; returns its sample_data record and the payload (points / None)."""
+    """Simulate one frame, write its file; returns its sample_data record and the payload (points / None).
+
+    With a shared payload (``ctx.shared``) only the first frame of each channel is written, and every later
+    frame of the channel names that file; LiDAR and radar keyframes are still simulated (the annotations
+    count their points), everything else is not.
+    """
     s = ctx.rig.sensors[f.channel]
     ts = _us(ctx, f.t)
     f.token = f.ego_token = token(ctx.cfg.seed, ctx.name, f.channel, ts)
@@ -111,32 +116,19 @@ def _record(
             "translation": list(pose.translation),
         },
     )
-    boxes = ctx.actors.boxes(ctx.ego, f.t)
+    write = ctx.shared is None or f.channel not in ctx.shared
     payload: Any = None
-    width = height = 0
-    if s.modality == "lidar":
-        intensity = lidar.class_intensity(ctx.actors.category)
-        pts, _, visible = lidar.simulate_sweep(
-            ctx.ego, f.t, boxes, intensity, s.ego_from_sensor, pose, rng, ctx.cfg.lidar_azimuth_steps
-        )
-        data = np.ascontiguousarray(pts, dtype="<f4").tobytes()
-        payload = (pts, visible)
-    elif s.modality == "radar":
-        pts = radar.simulate_radar(
-            boxes, ctx.actors.category, pose @ s.ego_from_sensor, ctx.ego.velocity(f.t), rng
-        )
-        data = encode_radar_pcd(pts)
-        payload = pts
+    if write or (f.key and s.modality != "camera"):
+        data, payload = _simulate(ctx, f, pose, rng)
+    if write:
+        path = ctx.root / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if ctx.shared is not None:
+            ctx.shared[f.channel] = filename
     else:
-        width, height = ctx.cfg.image_width, ctx.cfg.image_height
-        k = ctx.intrinsics[f.channel]
-        img = camera.render(
-            ctx.ego, f.t, boxes, ctx.colors, (pose @ s.ego_from_sensor).inverse(), k, width, height
-        )
-        data = camera.encode_jpeg(img, ctx.cfg.jpeg_quality)
-    path = ctx.root / filename
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+        filename = ctx.shared[f.channel]  # type: ignore[index]
+    camera_size = (ctx.cfg.image_width, ctx.cfg.image_height) if s.modality == "camera" else (0, 0)
     rec = {
         "token": f.token,
         "sample_token": sample_tokens[f.sample],
@@ -145,11 +137,34 @@ def _record(
         "timestamp": ts,
         "fileformat": {"lidar": "pcd", "radar": "pcd", "camera": "jpg"}[s.modality],
         "is_key_frame": f.key,
-        "height": height,
-        "width": width,
+        "height": camera_size[1],
+        "width": camera_size[0],
         "filename": filename,
     }
     return rec, payload
+
+
+def _simulate(ctx: SceneCtx, f: Frame, pose: Transform, rng: np.random.Generator) -> tuple[bytes, Any]:
+    """The file bytes of one frame and its payload (LiDAR ``(points, visible)``, radar points, or None)."""
+    s = ctx.rig.sensors[f.channel]
+    boxes = ctx.actors.boxes(ctx.ego, f.t)
+    if s.modality == "lidar":
+        intensity = lidar.class_intensity(ctx.actors.category)
+        pts, _, visible = lidar.simulate_sweep(
+            ctx.ego, f.t, boxes, intensity, s.ego_from_sensor, pose, rng, ctx.cfg.lidar_azimuth_steps
+        )
+        return np.ascontiguousarray(pts, dtype="<f4").tobytes(), (pts, visible)
+    if s.modality == "radar":
+        pts = radar.simulate_radar(
+            boxes, ctx.actors.category, pose @ s.ego_from_sensor, ctx.ego.velocity(f.t), rng
+        )
+        return encode_radar_pcd(pts), pts
+    k = ctx.intrinsics[f.channel]
+    img = camera.render(
+        ctx.ego, f.t, boxes, ctx.colors, (pose @ s.ego_from_sensor).inverse(), k,
+        ctx.cfg.image_width, ctx.cfg.image_height,
+    )  # fmt: skip
+    return camera.encode_jpeg(img, ctx.cfg.jpeg_quality), None
 
 
 def _annotate(
@@ -164,7 +179,7 @@ def _annotate(
     t = lidar_frame.t
     boxes = ctx.actors.boxes(ctx.ego, t)
     ego_t, _ = ctx.ego.pose(t)
-    near = np.flatnonzero(np.hypot(boxes[:, 0] - ego_t[0], boxes[:, 1] - ego_t[1]) < ANNOTATION_RANGE)
+    near = np.flatnonzero(np.hypot(boxes[:, 0] - ego_t[0], boxes[:, 1] - ego_t[1]) < ctx.cfg.annotation_range)
     if len(near) == 0:
         return []
     trans, size, rot = to_nuscenes(boxes[near, :7])

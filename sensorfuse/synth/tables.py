@@ -26,30 +26,75 @@ ATTRIBUTE_TOKEN = {a["name"]: a["token"] for a in TAXONOMY["attribute"]}
 
 @dataclass
 class Tables:
-    """All records, filled scene by scene."""
+    """The records of one scene (or the static tables), filled in order."""
 
     records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {n: [] for n in TABLE_NAMES})
 
     def add(self, table: str, record: dict[str, Any]) -> None:
         self.records[table].append(record)
 
-    def write(self, root: Path, version: str, seed: int) -> None:
-        """Write ``<root>/<version>/*.json`` and the placeholder map image ``<root>/maps/<token>.png``."""
-        map_token = token(seed, "map")
-        self.records["map"] = [
-            {
-                "category": "semantic_prior",
-                "token": map_token,
-                "filename": f"maps/{map_token}.png",
-                "log_tokens": [rec["token"] for rec in self.records["log"]],
-            }
-        ]
-        (root / "maps").mkdir(parents=True, exist_ok=True)
-        _, png = cv2.imencode(".png", np.zeros((20, 20), dtype=np.uint8))
-        (root / "maps" / f"{map_token}.png").write_bytes(png.tobytes())
+    def chunk(self) -> TableChunk:
+        """The records as :class:`TableWriter` appends them (serialised where they were made: a worker)."""
+        recs = {name: r for name, r in self.records.items() if r}
+        return TableChunk(
+            {name: ",\n".join(json.dumps(x, indent=0) for x in r) for name, r in recs.items()},
+            {name: len(r) for name, r in recs.items()},
+            [rec["token"] for rec in self.records["log"]],
+        )
+
+
+@dataclass(frozen=True)
+class TableChunk:
+    """Serialised records of some tables: table → JSON text of its records, record counts, log tokens."""
+
+    text: dict[str, str]
+    count: dict[str, int]
+    log_tokens: list[str]
+
+
+class TableWriter:
+    """Writes ``<root>/<version>/<table>.json`` a scene at a time, so the generator never holds all records.
+
+    The files are byte for byte what ``json.dumps(records, indent=0)`` of each whole table gives (with
+    ``indent=0`` a record's text does not depend on its nesting level, so fragments join with ``",\n"``).
+    """
+
+    def __init__(self, root: Path, version: str) -> None:
         (root / version).mkdir(parents=True, exist_ok=True)
-        for name in TABLE_NAMES:
-            (root / version / f"{name}.json").write_text(json.dumps(self.records[name], indent=0))
+        self.root, self.version = root, version
+        self.files = {
+            name: (root / version / f"{name}.json").open("w", encoding="utf-8") for name in TABLE_NAMES
+        }
+        self.count = dict.fromkeys(TABLE_NAMES, 0)
+        self.log_tokens: list[str] = []
+
+    def add(self, chunk: TableChunk) -> None:
+        """Append the records of a chunk (a scene's, or the static tables)."""
+        self.log_tokens += chunk.log_tokens
+        for name, text in chunk.text.items():
+            self.files[name].write((",\n" if self.count[name] else "[\n") + text)
+            self.count[name] += chunk.count[name]
+
+    def close(self, seed: int) -> None:
+        """Write the map record (it lists every log) and its placeholder image, and close every table."""
+        map_token = token(seed, "map")
+        maps = Tables()
+        maps.add(
+            "map",
+            {"category": "semantic_prior", "token": map_token, "filename": f"maps/{map_token}.png",
+             "log_tokens": self.log_tokens},
+        )  # fmt: skip
+        self.add(maps.chunk())
+        (self.root / "maps").mkdir(parents=True, exist_ok=True)
+        _, png = cv2.imencode(".png", np.zeros((20, 20), dtype=np.uint8))
+        (self.root / "maps" / f"{map_token}.png").write_bytes(png.tobytes())
+        for name, f in self.files.items():
+            f.write("\n]" if self.count[name] else "[]")
+            f.close()
+
+    def abort(self) -> None:
+        for f in self.files.values():
+            f.close()
 
 
 def static_tables(tables: Tables, rig: Rig, width: int, height: int, seed: int) -> dict[str, str]:

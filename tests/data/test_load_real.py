@@ -102,21 +102,22 @@ def test_index_errors_cache_and_splits(real_world: tuple[Path, str, str], tmp_pa
     with pytest.raises(DataError, match=r"v1\.0-trainval.*v1\.0-mini"):
         NuScenesIndex(root, "v1.0-trainval")
     idx = NuScenesIndex(root, version, cache_dir=tmp_path / "cache")
-    cache = tmp_path / "cache" / f"index_{version}.json"
-    assert json.loads(cache.read_text())["samples"][token]["scene"] == "scene-0061"  # plain JSON
+    meta = tmp_path / "cache" / f"index_{version}" / "meta.json"  # beside the memory-mapped columns
+    assert "fingerprint" in json.loads(meta.read_text())
+    assert idx.samples[token]["scene"] == "scene-0061"
     assert idx.split_tokens("mini_train") == [token] and idx.split_tokens("all") == [token]
     with pytest.raises(DataError, match="mini_val"):
         idx.split_tokens("mini_val")
     with pytest.raises(DataError, match="deadbeef"):
         load_sample(idx, "deadbeef")
-    cache.write_text(json.dumps({**json.loads(cache.read_text()), "scenes": {}}))
+    built = meta.stat().st_mtime_ns
     st = (root / version / "sample.json").stat()
     os.utime(root / version / "sample.json", ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert NuScenesIndex(root, version, cache_dir=tmp_path / "cache").scenes == {}  # the cache is used ...
+    NuScenesIndex(root, version, cache_dir=tmp_path / "cache")
+    assert meta.stat().st_mtime_ns == built  # the cache is used ...
     os.utime(root / version / "sample.json", ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
     try:
-        assert (
-            "scene-0061" in NuScenesIndex(root, version, cache_dir=tmp_path / "cache").scenes
-        )  # ... until a table changes
+        again = NuScenesIndex(root, version, cache_dir=tmp_path / "cache")
+        assert meta.stat().st_mtime_ns != built and "scene-0061" in again.scenes  # ... until a table changes
     finally:
         os.utime(root / version / "sample.json", ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -82,8 +82,8 @@ class NuScenesDrive:
         """
         if self.scene is None:
             raise ConfigError("NuScenesDrive.messages() needs the drive opened for one scene")
-        samples = set(self.index.scene_tokens(self.scene))
-        msgs = [self.message(tok) for tok, rec in self.index.sample_data.items() if rec["sample"] in samples]
+        self.index.scene_tokens(self.scene)  # DataError naming the scenes when unknown
+        msgs = [self.message(tok) for tok in self.index.scene_sample_data(self.scene)]
         if not msgs:
             raise DataError(f"scene:{self.scene}", f"scene {self.scene!r} has no sample_data", "sample_data")
         return sorted(msgs, key=lambda m: (m.timestamp, m.channel, m.token))

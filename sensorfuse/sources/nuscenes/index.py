@@ -1,27 +1,31 @@
-"""An index over a nuScenes dataroot, built once with the official devkit and cached as JSON.
+"""An index over a nuScenes dataroot, built once with the official devkit and stored as memory-mapped columns.
 
 The index holds everything :func:`sensorfuse.data.load_sample` needs (scenes, samples, sample_data with
 their ego poses, calibrations, annotations with the devkit's ``box_velocity``, splits), so loading a
-sample needs no devkit and no table scan. The cache lives in ``<cache_dir>/index_<version>.json``
-(default ``<dataroot>/.sensorfuse/``, or ``~/.cache/sensorfuse/<hash>/`` when the dataroot is read-only)
-and is rebuilt when any table file changes (size or mtime). Never pickle.
+sample needs no devkit and no table scan. It is stored in ``<cache_dir>/index_<version>/`` (default
+``<dataroot>/.sensorfuse/``, or ``~/.cache/sensorfuse/<hash>/`` when the dataroot is read-only): one ``.npy``
+file per column and ``meta.json`` (:mod:`~sensorfuse.sources.nuscenes.columnar`, the schema in
+:mod:`~sensorfuse.sources.nuscenes.index_tables`, the reasons in ``docs/scale.md``). Opening it maps the files
+(milliseconds, whatever the size); DataLoader workers and torchrun ranks share the pages. It is rebuilt when
+any table file changes (size or mtime). Never pickle.
 
 A build reads the tables through :func:`sensorfuse.io.tables.load_tables` (every table and reference
 checked, errors naming the file, record and field) and hands the checked records to the devkit, which
 never parses a table itself. A cache hit skips the checks: the tables it was built from were checked, and
-the fingerprint says they have not changed. A cache file that cannot be read or has the wrong shape
-(truncated, edited, an older format) is rebuilt, with a warning naming it.
+the fingerprint says they have not changed. A cache that cannot be read or has the wrong shape (truncated,
+edited, an older format) is rebuilt, with a warning naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
-import math
 import os
+import time
 from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +35,23 @@ from tqdm import tqdm
 from sensorfuse.classes import CATEGORY_TO_CLASS
 from sensorfuse.errors import ConfigError, DataError
 from sensorfuse.io.tables import REQUIRED_TABLES, load_table, load_tables, table_dir
-from sensorfuse.utils.atomic import atomic_write_json
+from sensorfuse.sources.nuscenes import columnar
+from sensorfuse.sources.nuscenes.columnar import RecordView
+from sensorfuse.sources.nuscenes.index_tables import (
+    COLUMNS,
+    FILES,
+    VOCABS,
+    IndexColumns,
+    TableValueError,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 #: 2: built from checked tables; annotations with several attribute tokens keep them (``attributes``).
-INDEX_FORMAT = 2
+#: 3: memory-mapped columns in a folder instead of one JSON file.
+INDEX_FORMAT = 3
 #: Tables the devkit loads when their file exists.
 OPTIONAL_TABLES = ("lidarseg", "panoptic", "image_annotations")
-_INDEX_KEYS = ("scenes", "samples", "sample_data", "calib", "annotations", "splits")
 
 
 def _fingerprint(tdir: Path) -> dict[str, list[int]]:
@@ -49,6 +62,31 @@ def _fingerprint(tdir: Path) -> dict[str, list[int]]:
             st = p.stat()
             fp[name] = [int(st.st_size), int(st.st_mtime_ns)]
     return fp
+
+
+def _meta_problem(meta: Any) -> str:
+    """What makes ``meta.json`` not an index's (empty when it is one)."""
+    if not isinstance(meta, dict):
+        return f"a {type(meta).__name__}, expected an object"
+    missing = [k for k in ("vocab", "channels", "splits", "arrays") if not isinstance(meta.get(k), dict)]
+    if missing:
+        return f"no {missing[0]!r} object"
+    vocab = meta["vocab"]
+    if not all(isinstance(vocab.get(k), list) and all(isinstance(x, str) for x in vocab[k]) for k in VOCABS):
+        return "'vocab' is not lists of names"
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in meta["splits"].values()):
+        return "'splits' is not lists of scene names"
+    absent = sorted(set(COLUMNS) - set(meta["arrays"]))
+    return f"no array {absent[0]!r}" if absent else ""
+
+
+def _remove_json_cache(cdir: Path, version: str) -> None:
+    """Remove the JSON index of format 2 (``index_<version>.json``, about 1 GB for trainval) when there is one."""
+    old = cdir / f"index_{version}.json"
+    with contextlib.suppress(OSError):
+        size = old.stat().st_size
+        old.unlink()
+        log.info("removed the JSON index cache of an earlier sensorfuse %s (%.1f MB)", old, size / 1e6)
 
 
 def _default_cache_dir(dataroot: Path) -> Path:
@@ -86,100 +124,50 @@ def open_devkit(
         raise DataError(tdir, f"the nuScenes devkit cannot load this version: {type(e).__name__}: {e}") from e
 
 
-def _pose(rec: dict[str, Any]) -> list[float]:
-    return [float(v) for v in (*rec["translation"], *rec["rotation"])]
+def _build_checked(
+    dataroot: Path, version: str, tdir: Path, progress: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Check the tables, load them into the devkit, encode the columns; returns ``(arrays, meta)``.
 
-
-def _build(nusc: Any) -> dict[str, Any]:
-    """Extract the index dict from a loaded devkit ``NuScenes``."""
-    calib = {
-        r["token"]: {
-            "pose": _pose(r),
-            "intrinsic": [list(map(float, row)) for row in r["camera_intrinsic"]]
-            if r["camera_intrinsic"]
-            else None,
-        }
-        for r in nusc.calibrated_sensor
-    }
-    poses = {r["token"]: _pose(r) for r in nusc.ego_pose}
-    sample_data = {
-        r["token"]: {
-            "channel": r["channel"],
-            "modality": r["sensor_modality"],
-            "filename": r["filename"],
-            "timestamp": int(r["timestamp"]),
-            "is_key_frame": bool(r["is_key_frame"]),
-            "prev": r["prev"],
-            "next": r["next"],
-            "sample": r["sample_token"],
-            "calib": r["calibrated_sensor_token"],
-            "ego_pose": poses.get(r["ego_pose_token"]),
-            "width": int(r.get("width") or 0),
-            "height": int(r.get("height") or 0),
-        }
-        for r in nusc.sample_data
-    }
-    attributes = {r["token"]: r["name"] for r in nusc.attribute}
-    anns = {}
-    for a in tqdm(
-        nusc.sample_annotation, desc="index: box velocities", disable=len(nusc.sample_annotation) < 20_000
-    ):
-        with np.errstate(divide="ignore", invalid="ignore"):  # two annotations at one time: no velocity
-            vel = nusc.box_velocity(a["token"])
-        anns[a["token"]] = {
-            "category": a["category_name"],
-            "translation": list(map(float, a["translation"])),
-            "size": list(map(float, a["size"])),
-            "rotation": list(map(float, a["rotation"])),
-            "attribute": attributes[a["attribute_tokens"][0]] if a["attribute_tokens"] else "",
-            "num_lidar_pts": int(a["num_lidar_pts"]),
-            "num_radar_pts": int(a["num_radar_pts"]),
-            "velocity": [float(v) if math.isfinite(v) else None for v in vel[:2]],
-            "instance": a["instance_token"],
-        }
-        if len(a["attribute_tokens"]) > 1:  # the detection eval refuses these (check_split)
-            anns[a["token"]]["attributes"] = [attributes[t] for t in a["attribute_tokens"]]
-    scene_name = {s["token"]: s["name"] for s in nusc.scene}
-    samples = {
-        s["token"]: {
-            "scene": scene_name[s["scene_token"]],
-            "timestamp": int(s["timestamp"]),
-            "prev": s["prev"],
-            "next": s["next"],
-            "data": dict(s["data"]),
-            "anns": list(s["anns"]),
-        }
-        for s in nusc.sample
-    }
-    per_scene: dict[str, list[str]] = {sc["name"]: [] for sc in nusc.scene}
-    for t, s in samples.items():
-        per_scene[s["scene"]].append(t)
-    scenes = {
-        sc["name"]: {
-            "token": sc["token"],
-            "samples": sorted(per_scene[sc["name"]], key=lambda t: samples[t]["timestamp"]),
-        }
-        for sc in nusc.scene
-    }
-    return {
-        "scenes": scenes,
-        "samples": samples,
-        "sample_data": sample_data,
-        "calib": calib,
-        "annotations": anns,
-    }
-
-
-def _build_checked(dataroot: Path, version: str, tdir: Path) -> dict[str, Any]:
-    """Check the tables, load them into the devkit, extract the index (with ``splits``)."""
-    tables = load_tables(dataroot, version, OPTIONAL_TABLES)
-    nusc = open_devkit(dataroot, version, tables)
+    The garbage collector is paused meanwhile: the build makes millions of records and lists and frees them
+    together at the end, and every collection on the way would walk all of them (docs/scale.md)."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        data = _build(nusc)
+        return _build(dataroot, version, tdir, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(
+    dataroot: Path, version: str, tdir: Path, progress: bool
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    seconds = {}
+    bar = tqdm(total=3, desc=f"index {version}", disable=not progress)
+    t0 = time.perf_counter()
+    bar.set_postfix_str("checking the tables")
+    tables = load_tables(dataroot, version, OPTIONAL_TABLES)
+    seconds["tables"] = time.perf_counter() - t0
+    bar.update()
+    bar.set_postfix_str("devkit")
+    nusc = open_devkit(dataroot, version, tables)
+    seconds["devkit"] = time.perf_counter() - t0 - seconds["tables"]
+    bar.update()
+    bar.set_postfix_str("columns")
+    try:
+        arrays, meta = encode(nusc, progress)
+    except TableValueError as e:
+        raise DataError(tdir / f"{e.table}.json", str(e), e.field) from e
     except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as e:  # the checks should prevent
         raise DataError(tdir, f"cannot index these tables: {type(e).__name__}: {e}") from e
-    data["splits"] = _splits(dataroot, version, set(data["scenes"]))
-    return data
+    seconds["columns"] = time.perf_counter() - t0 - seconds["tables"] - seconds["devkit"]
+    bar.update()
+    bar.close()
+    meta["splits"] = _splits(dataroot, version, {sc["name"] for sc in nusc.scene})
+    meta["counts"] = {name: len(arrays[f"{name}.token"]) for name in FILES}
+    meta["build_seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    return arrays, meta
 
 
 def _splits(dataroot: Path, version: str, scene_names: set[str]) -> dict[str, list[str]]:
@@ -208,70 +196,123 @@ def _splits(dataroot: Path, version: str, scene_names: set[str]) -> dict[str, li
 
 
 class NuScenesIndex:
-    """Devkit-backed index of one nuScenes version, cached as JSON.
+    """Devkit-backed index of one nuScenes version, stored as memory-mapped columns.
 
     Attributes:
         dataroot, version: what was indexed.
         scenes: scene name → {"token", "samples": [sample tokens in time order]}.
-        samples / sample_data / calib / annotations: token → record (see :func:`_build`).
+        samples / sample_data / calib / annotations: token → record (read-only mappings that build each record
+            on access, see :mod:`~sensorfuse.sources.nuscenes.index_tables`).
         splits: split name → scene names present here (devkit ``create_splits_scenes`` + ``splits.json``).
+        channels: sensor channel → modality, for every channel with sample_data (sorted by channel).
+        folder, cache_path: the index folder and its ``meta.json``.
+        mapped: the arrays are memory-mapped from ``folder`` (False only when it could not be written: then
+            they are in this process's memory, and pickling the index copies them).
+        columns: the arrays behind the mappings, for vectorised readers.
     """
 
+    scenes: RecordView
+    samples: RecordView
+    sample_data: RecordView
+    calib: RecordView
+    annotations: RecordView
+    splits: dict[str, list[str]]
+    channels: dict[str, str]
+    columns: IndexColumns
+
     def __init__(
-        self, dataroot: str | Path, version: str, cache_dir: str | Path | None = None, rebuild: bool = False
+        self,
+        dataroot: str | Path,
+        version: str,
+        cache_dir: str | Path | None = None,
+        rebuild: bool = False,
+        progress: bool = True,
     ) -> None:
         self.dataroot = Path(dataroot)
         self.version = version
         tdir = table_dir(self.dataroot, version)
         fp = _fingerprint(tdir)
         cdir = Path(cache_dir) if cache_dir is not None else _default_cache_dir(self.dataroot)
-        self.cache_path = cdir / f"index_{version}.json"
-        data = None if rebuild else self._read_cache(fp)
-        if data is None:
+        self.folder = cdir / f"index_{version}"
+        self.cache_path = self.folder / columnar.META
+        opened = None if rebuild else self._open(fp)
+        self.mapped = opened is not None
+        if opened is None:
             log.info("indexing %s/%s with the nuScenes devkit", self.dataroot, version)
-            data = _build_checked(self.dataroot, version, tdir)
-            data.update(format=INDEX_FORMAT, version=version, fingerprint=fp)
+            big = sum(size for size, _ in fp.values()) > 100e6  # progress bars for trainval-sized tables
+            arrays, meta = _build_checked(self.dataroot, version, tdir, progress and big)
+            meta.update(format=INDEX_FORMAT, version=version, fingerprint=fp)
             try:
-                atomic_write_json(self.cache_path, data)
-            except OSError as e:  # a read-only cache location is not fatal
-                log.warning("could not write the index cache %s: %s", self.cache_path, e)
-        self.scenes: dict[str, dict[str, Any]] = data["scenes"]
-        self.samples: dict[str, dict[str, Any]] = data["samples"]
-        self.sample_data: dict[str, dict[str, Any]] = data["sample_data"]
-        self.calib: dict[str, dict[str, Any]] = data["calib"]
-        self.annotations: dict[str, dict[str, Any]] = data["annotations"]
-        self.splits: dict[str, list[str]] = data["splits"]
+                columnar.save(self.folder, arrays, meta)
+            except OSError as e:  # a read-only cache location is not fatal: keep the arrays in memory
+                log.warning("could not write the index cache %s: %s", self.folder, e)
+            else:
+                _remove_json_cache(cdir, version)
+                opened = self._open(fp)
+                self.mapped = opened is not None
+            opened = opened or (arrays, meta)
+        self._attach(*opened)
 
-    def _read_cache(self, fp: dict[str, list[int]]) -> dict[str, Any] | None:
-        """The cached index, or None (rebuild) when absent, stale, or corrupt (warned)."""
+    def _attach(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        self.columns = cols = IndexColumns(arrays, meta)
+        self.scenes, self.samples, self.sample_data = cols.scenes, cols.samples, cols.sample_data
+        self.calib, self.annotations = cols.calib, cols.annotations
+        self.splits = {k: list(v) for k, v in meta["splits"].items()}
+        self.channels = dict(cols.channels)
+
+    def _open(self, fp: dict[str, list[int]]) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """The stored index ``(arrays, meta)``, or None (rebuild) when absent, stale, or corrupt (warned)."""
         if not self.cache_path.is_file():
             return None
         try:
-            data = json.loads(self.cache_path.read_bytes())
+            meta = json.loads(self.cache_path.read_bytes())
         except (OSError, ValueError, RecursionError) as e:
             log.warning("index cache %s is unreadable (%s): rebuilding it", self.cache_path, e)
             return None
-        if isinstance(data, dict) and data.get("format") != INDEX_FORMAT:
+        if isinstance(meta, dict) and meta.get("format") != INDEX_FORMAT:
             log.info("index cache %s has another format: rebuilding it", self.cache_path)
             return None
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in _INDEX_KEYS):
-            log.warning("index cache %s does not hold an index: rebuilding it", self.cache_path)
+        problem = _meta_problem(meta)
+        if problem:
+            log.warning("index cache %s does not hold an index (%s): rebuilding it", self.cache_path, problem)
             return None
-        if data.get("version") != self.version or data.get("fingerprint") != fp:
+        if meta.get("version") != self.version or meta.get("fingerprint") != fp:
             log.info("index cache %s is out of date: rebuilding it", self.cache_path)
             return None
-        return data
+        try:
+            arrays = columnar.open_arrays(self.folder, meta["arrays"])
+        except ValueError as e:
+            log.warning("index cache %s does not hold an index (%s): rebuilding it", self.cache_path, e)
+            return None
+        return arrays, meta
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a spawned worker): the folder is mapped again there, not copied."""
+        state = {
+            k: v
+            for k, v in self.__dict__.items()
+            if k in ("dataroot", "version", "folder", "cache_path", "mapped")
+        }
+        if not self.mapped:  # the cache could not be written: the arrays themselves
+            state["arrays"] = dict(self.columns.a)
+        state["meta"] = self.columns.meta
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        meta = state.pop("meta")
+        arrays = state.pop("arrays", None)
+        self.__dict__.update(state)
+        if arrays is None:
+            arrays = columnar.open_arrays(self.folder, meta["arrays"])
+        self._attach(arrays, meta)
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    @cached_property
-    def channels(self) -> dict[str, str]:
-        """Sensor channel → modality, for every channel with sample_data (sorted by channel)."""
-        seen: dict[str, str] = {}
-        for rec in self.sample_data.values():
-            seen.setdefault(rec["channel"], rec["modality"])
-        return dict(sorted(seen.items()))
+    def scene_sample_data(self, scene: str) -> list[str]:
+        """Tokens of every sample_data (keyframes and sweeps) whose sample is in ``scene`` (sorted by token)."""
+        rows = self.columns.scene_sample_rows(self.scenes.row(scene))
+        return self.columns.sample_data_of(rows)
 
     def scene_tokens(self, scene: str) -> list[str]:
         """Sample tokens of a scene (time order)."""
@@ -296,15 +337,19 @@ class NuScenesIndex:
         return [t for sc in self.splits[split] for t in self.scenes[sc]["samples"]]
 
     def sample(self, token: str) -> dict[str, Any]:
-        if token not in self.samples:
+        row = self.samples.row(token)
+        if row < 0:
             raise DataError(
                 token, f"sample token not found in {self.dataroot / self.version}", "sample_token"
             )
-        return self.samples[token]
+        return self.columns.sample(row)
 
     def path(self, sd_token: str) -> Path:
-        """Absolute path of a sample_data file."""
-        return self.dataroot / self.sample_data[sd_token]["filename"]
+        """Absolute path of a sample_data file (KeyError for an unknown token)."""
+        row = self.sample_data.row(sd_token)
+        if row < 0:
+            raise KeyError(sd_token)
+        return self.dataroot / self.columns.filename(row)
 
 
 #: The devkit's official splits and the version suffix its detection eval requires of each.
@@ -370,37 +415,43 @@ def check_split(index: NuScenesIndex, split: str, *, evaluation: bool = True) ->
 
 
 def _check_eval_samples(index: NuScenesIndex, split: str, tokens: list[str]) -> None:
+    """The evaluation checks of :func:`check_split` on the index's columns (one pass over arrays, not a record
+    dict per annotation: a val split of trainval has about 200k annotations)."""
     tdir = index.dataroot / index.version
-    anns = []
-    for tok in tokens:
-        sample = index.samples[tok]
-        if "LIDAR_TOP" not in sample["data"]:
+    cols, a = index.columns, index.columns.a
+    rows = cols.keys["sample"].rows(tokens)
+    lidar = cols.vocab["channel"].index("LIDAR_TOP") if "LIDAR_TOP" in cols.vocab["channel"] else -1
+    for tok, row in zip(tokens, rows.tolist(), strict=True):
+        lo, hi = cols.span("sample.data", row)
+        if lidar not in a["sample.data.channel"][lo:hi]:
             raise DataError(
                 tdir / "sample_data.json",
                 f"sample {tok!r} of split {split!r} has no LIDAR_TOP keyframe (the eval measures distances from it)",
                 "is_key_frame",
             )
-        anns += sample["anns"]
+    off = a["sample.anns.off"]
+    anns = np.concatenate([np.zeros(0, np.int64), *(a["sample.anns"][off[r] : off[r + 1]] for r in rows)])
     where = tdir / "sample_annotation.json"
-    if not anns:
+    if not len(anns):
         raise DataError(
             where,
             f"the {len(tokens)} samples of split {split!r} have no annotations: nothing to evaluate against "
             "(a test split without annotations cannot be evaluated locally)",
             "sample_token",
         )
-    recs = [(t, index.annotations[t]) for t in anns]
-    several = next((t for t, a in recs if "attributes" in a and a["category"] in CATEGORY_TO_CLASS), None)
-    if several is not None:
+    detection = np.array([c in CATEGORY_TO_CLASS for c in cols.vocab["category"]], dtype=bool)
+    det = detection[a["annotation.category"][anns]]
+    several = anns[det & np.isin(anns, a["annotation.multi"])]
+    if len(several):
+        tok = cols.keys["annotation"][int(several[0])]
         raise DataError(
             where,
-            f"record {several!r}: attribute_tokens name {index.annotations[several]['attributes']}, "
+            f"record {tok!r}: attribute_tokens name {index.annotations[tok]['attributes']}, "
             "expected at most one (the detection eval refuses several)",
             "attribute_tokens",
         )
-    if not any(
-        a["category"] in CATEGORY_TO_CLASS and a["num_lidar_pts"] + a["num_radar_pts"] > 0 for _, a in recs
-    ):
+    points = a["annotation.num_lidar_pts"][anns].astype(np.int64) + a["annotation.num_radar_pts"][anns]
+    if not (det & (points > 0)).any():
         raise DataError(
             where,
             f"none of the {len(anns)} annotations of split {split!r} is of a detection class with a LiDAR or "
