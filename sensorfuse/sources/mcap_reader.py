@@ -263,11 +263,13 @@ class McapBag(BagReader):
         except DataError:
             raise
         except Exception as e:
-            raise DataError(
-                self.path,
-                f"MCAP read failed ({type(e).__name__}: {e}); expected intact chunks",
-                reason="corrupt",
-            ) from None
+            raise self._read_failed(e) from None
+
+    def _read_failed(self, e: Exception) -> DataError:
+        """A library error while reading chunks, as a named error."""
+        return DataError(
+            self.path, f"MCAP read failed ({type(e).__name__}: {e}); expected intact chunks", reason="corrupt"
+        )
 
     def _scanned(
         self, topics: set[str] | None, start_ns: int | None, stop_ns: int | None
@@ -299,11 +301,7 @@ class McapBag(BagReader):
         except DataError:
             raise
         except Exception as e:
-            raise DataError(
-                self.path,
-                f"MCAP read failed ({type(e).__name__}: {e}); expected intact chunks",
-                reason="corrupt",
-            ) from None
+            raise self._read_failed(e) from None
         if data is None:
             return None
         return BagMessage(topic, self._type_of(topic), log_time_ns, data, self.where(topic), dec)
