@@ -26,7 +26,6 @@ generation nor the dataset calls it; the report says ``"mmcv_ops": "stubbed"``.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from sensorfuse.bench.scale import _child, _load_avg, _WarmMark, _worker_start, memory
+from sensorfuse.bench.scale import _child, _load_avg, measure_pass, memory
 
 log = logging.getLogger(__name__)
 
@@ -158,31 +157,10 @@ def step_load(farm: str) -> dict[str, Any]:
 
 def step_pass(farm: str, serialize: bool, workers: int, batch: int) -> dict[str, Any]:
     import torch
-    from torch.utils.data import DataLoader
 
     torch.set_num_threads(1)
-    ds = _dataset(farm, serialize)
-    with tempfile.TemporaryDirectory(prefix="sensorfuse-mmdet3d-") as tmp:
-        marked: Any = _WarmMark(ds, tmp)
-        loader: DataLoader[Any] = DataLoader(
-            marked, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0),
-            num_workers=workers, persistent_workers=True, worker_init_fn=functools.partial(_worker_start, tmp),
-            collate_fn=len,
-        )  # fmt: skip
-        t0 = time.perf_counter()
-        n = sum(loader)
-        seconds = time.perf_counter() - t0
-        out = []
-        for w in range(workers):
-            rec = json.loads(Path(tmp, f"worker{w}.json").read_text())
-            rec["warm"] = json.loads(Path(tmp, f"worker{w}.warm.json").read_text())
-            rec["end"] = memory(rec["pid"])
-            keys = [k for k in rec["start"] if k != "VmHWM"]
-            rec["growth"] = {k: rec["end"][k] - rec["warm"][k] for k in keys}
-            rec["growth_since_start"] = {k: rec["end"][k] - rec["start"][k] for k in keys}
-            out.append(rec)
-        del loader
-    return {"serialize_data": serialize, "samples": n, "seconds": round(seconds, 1), "workers": out}
+    run = measure_pass(_dataset(farm, serialize), workers, batch, len, lambda n: n)
+    return {"serialize_data": serialize, **run}
 
 
 def main(argv: list[str] | None = None) -> int:

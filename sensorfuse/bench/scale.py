@@ -11,8 +11,9 @@ process (``spawn``), on one dataroot:
   ``DataLoader`` (full samples: LiDAR 10 sweeps, 5 radars x 6, 6 cameras at 256x704, GT), and apart from it
   the file preflight ``sensorfuse train`` runs first (:func:`~sensorfuse.data.preflight.scan_files`);
 * **worker memory**: RSS and PSS (``/proc/PID/smaps_rollup``; RssAnon/RssFile from ``/proc/PID/status``) of
-  each of the 4 workers when it starts, once warm (after its first item: imports and Numba kernels loaded)
-  and after one shuffled pass over the whole train split; the growth is counted from warm to the end. ``--item
+  each of the 4 workers when it starts, once warm (after its first item: imports and Numba kernels loaded),
+  half way and after one shuffled pass over the whole train split; the growth is counted from warm to the
+  end, and growth that goes on in the second half (a leak, not a warm-up) is shown apart. ``--item
   index`` (the default) loads each sample through the real assembly (``load_sample``: sync checks, sweep
   chains, poses, ground truth) with payload reads replaced by one-point clouds and an 16x9 image, so that the
   pass measures the index, not the decoders; ``--item full`` loads full samples;
@@ -277,6 +278,12 @@ def _worker_start(folder: str, worker_id: int) -> None:
     Path(folder, f"worker{worker_id}.json").write_text(json.dumps({"pid": os.getpid(), "start": mem}))
 
 
+def _worker_pid(folder: str, worker_id: int) -> int:
+    """The pid of a worker that has started (0 when it has not yet)."""
+    path = Path(folder, f"worker{worker_id}.json")
+    return int(json.loads(path.read_text())["pid"]) if path.is_file() else 0
+
+
 class _WarmMark:
     """A dataset wrapper: the first item a worker has loaded writes its memory then (``warm``: its imports
     done, its Numba kernels loaded), so that the growth over the pass is told from the cost of starting."""
@@ -299,38 +306,33 @@ class _WarmMark:
         return item
 
 
-def step_pass(
-    root: str, version: str, cache: str, kind: str, item: str, workers: int, batch: int
-) -> dict[str, Any]:
-    """One shuffled pass over the train split with ``workers`` persistent workers; their memory at start
-    and after the pass."""
+def measure_pass(dataset: Any, workers: int, batch: int, collate: Any, count: Any) -> dict[str, Any]:
+    """One shuffled pass over ``dataset`` with ``workers`` persistent (forked) workers: samples, seconds, and
+    each worker's memory at start, warm, half way and at the end (``count(batch)``: samples in a batch)."""
     import torch
     from torch.utils.data import DataLoader
 
-    from sensorfuse.data import FusionDataset, SampleConfig
-    from sensorfuse.structures import collate
-
-    torch.set_num_threads(1)
-    index = _open(root, version, cache, kind)
-    tokens = index.split_tokens("train")
-    ds: Any = IndexItems(index, tokens) if item == "index" else FusionDataset(index, tokens, SampleConfig())
-    main_start = memory()
     with tempfile.TemporaryDirectory(prefix="sensorfuse-scale-") as tmp:
-        marked: Any = _WarmMark(ds, tmp)  # a map-style dataset (len + getitem)
+        marked: Any = _WarmMark(dataset, tmp)  # a map-style dataset (len + getitem)
         loader: DataLoader[Any] = DataLoader(
             marked, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0),
             num_workers=workers, persistent_workers=True, worker_init_fn=functools.partial(_worker_start, tmp),
-            collate_fn=collate if item == "full" else list,
+            collate_fn=collate,
         )  # fmt: skip
         t0 = time.perf_counter()
         n = 0
+        mid: dict[int, dict[str, int]] = {}
         for b in loader:
-            n += b.batch_size if item == "full" else len(b)
+            n += count(b)
+            if not mid and n >= len(dataset) // 2:  # half way: growth that goes on after it is a leak
+                mid = {w: memory(pid) for w in range(workers) if (pid := _worker_pid(tmp, w))}
         seconds = time.perf_counter() - t0
         out = []
         for w in range(workers):
             rec = json.loads(Path(tmp, f"worker{w}.json").read_text())
-            rec["warm"] = json.loads(Path(tmp, f"worker{w}.warm.json").read_text())
+            warm = Path(tmp, f"worker{w}.warm.json")
+            rec["warm"] = json.loads(warm.read_text()) if warm.is_file() else rec["start"]  # no item: no warm
+            rec["mid"] = mid.get(w, rec["warm"])
             rec["end"] = memory(rec["pid"])
             keys = [k for k in rec["start"] if k != "VmHWM"]
             rec["growth"] = {k: rec["end"][k] - rec["warm"][k] for k in keys}  # over the pass, once warm
@@ -338,13 +340,32 @@ def step_pass(
             out.append(rec)
         del loader
     return {
-        "item": item,
         "samples": n,
         "seconds": round(seconds, 1),
         "samples_per_s": round(n / seconds, 1),
         "workers": out,
-        "main": {"start": main_start, "end": memory()},
     }
+
+
+def step_pass(
+    root: str, version: str, cache: str, kind: str, item: str, workers: int, batch: int
+) -> dict[str, Any]:
+    """One shuffled pass over the train split (:func:`measure_pass`) of index items or full samples."""
+    import torch
+
+    from sensorfuse.data import FusionDataset, SampleConfig
+    from sensorfuse.structures import collate
+
+    torch.set_num_threads(1)
+    index = _open(root, version, cache, kind)
+    tokens = index.split_tokens("train")
+    main_start = memory()
+    if item == "index":
+        run = measure_pass(IndexItems(index, tokens), workers, batch, list, len)
+    else:
+        ds = FusionDataset(index, tokens, SampleConfig())
+        run = measure_pass(ds, workers, batch, collate, lambda b: b.batch_size)
+    return {"item": item, **run, "main": {"start": main_start, "end": memory()}}
 
 
 def step_throughput(root: str, version: str, cache: str | None, samples: int) -> dict[str, Any]:
@@ -452,9 +473,11 @@ def _worker_row(p: dict[str, Any], key: str) -> str:
     start = [w["start"][key] / 1024 for w in p["workers"]]
     warm = [w["warm"][key] / 1024 for w in p["workers"]]
     growth = [w["growth"][key] / 1024 for w in p["workers"]]
+    second = [(w["end"][key] - w.get("mid", w["warm"])[key]) / 1024 for w in p["workers"]]
     return (
         f"start {min(start):.0f}–{max(start):.0f} MB, warm {min(warm):.0f}–{max(warm):.0f} MB, "
-        f"growth over the pass {min(growth):+.1f} … {max(growth):+.1f} MB"
+        f"growth over the pass {min(growth):+.1f} … {max(growth):+.1f} MB "
+        f"(second half {min(second):+.1f} … {max(second):+.1f})"
     )
 
 

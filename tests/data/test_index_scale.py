@@ -95,7 +95,7 @@ def test_scale_bench_steps_on_a_tiny_world(worlds: dict[str, Path], tmp_path: Pa
     run = scale.step_pass(root, "v1.0-mini", str(tmp_path), "columns", "index", 2, 2)
     assert run["samples"] == 4 and len(run["workers"]) == 2
     for w in run["workers"]:
-        assert {"start", "warm", "end", "growth"} <= set(w) and w["start"]["Pss"] > 0
+        assert {"start", "warm", "mid", "end", "growth"} <= set(w) and w["start"]["Pss"] > 0
         assert w["growth"]["VmRSS"] == w["end"]["VmRSS"] - w["warm"]["VmRSS"]
     rep = {"build": build, "load": load, "pass": run, "tables_json_mb": 1.0}
     rep["first_batch"] = {"total_s": 1.0, "preflight_s": 0.1, "train_samples": 4}
