@@ -20,7 +20,7 @@ class FusionDataset(Dataset[SensorSample]):
     """Keyframes of a split (or an explicit token list) loaded by :func:`load_sample`.
 
     Args:
-        index: the dataset index (picklable: DataLoader workers receive a copy).
+        index: the dataset index (memory-mapped: forked workers share its pages; pickling sends only its folder).
         split_or_tokens: split name (``mini_train``, ``val``, ``all``, a ``splits.json`` name) or sample tokens.
         cfg: sample assembly config.
         augment: ``augment(sample, rng) -> sample`` (e.g. :class:`sensorfuse.data.augment.GlobalAugment`);
