@@ -112,20 +112,8 @@ def dense_pillar_features(
     empty slots to 0 gives the model's ``scatter_reduce(amax, include_self)`` over zeros).
     """
     v, p, _ = voxels.shape
-    valid = (torch.arange(p, device=voxels.device)[None, :] < num_points[:, None])[..., None]  # (V, P, 1)
-    n = num_points.clamp(min=1).to(voxels.dtype)[:, None]
-    mean = (voxels[..., :3] * valid).sum(1) / n
-    g = pfn.grid
-    centre = torch.stack(
-        [
-            g.x_range[0] + (coords[:, 2].to(voxels.dtype) + 0.5) * g.cell,
-            g.y_range[0] + (coords[:, 1].to(voxels.dtype) + 0.5) * g.cell,
-        ],
-        dim=1,
-    )
-    feats = torch.cat(
-        [voxels * pfn.scale, voxels[..., :3] - mean[:, None], voxels[..., :2] - centre[:, None]], dim=-1
-    )
+    feats, mask = pfn.point_features(voxels, num_points, coords)
+    valid = mask[..., None]  # (V, P, 1)
     h = torch.relu(pfn.norm(pfn.linear(feats).flatten(0, 1))).view(v, p, -1)
     return (h * valid).amax(1)
 

@@ -35,8 +35,12 @@ class PillarFeatureNet(nn.Module):
         self.register_buffer("scale", torch.tensor(feature_scale, dtype=torch.float32), persistent=False)
         self.out_channels = out_channels
 
-    def forward(self, voxels: torch.Tensor, num_points: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        v, p, _ = voxels.shape
+    def point_features(
+        self, voxels: torch.Tensor, num_points: torch.Tensor, coords: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each point slot's input features (V, P, C + 5): its columns x ``scale``, its offset to the pillar's
+        point mean (x, y, z) and to the pillar's centre (x, y); and the (V, P) mask of valid slots."""
+        p = voxels.shape[1]
         valid = torch.arange(p, device=voxels.device)[None, :] < num_points[:, None]  # (V, P)
         n = num_points.clamp(min=1).to(voxels.dtype)[:, None]
         mean = (voxels[..., :3] * valid[..., None]).sum(1) / n  # (V, 3)
@@ -51,6 +55,11 @@ class PillarFeatureNet(nn.Module):
         feats = torch.cat(
             [voxels * self.scale, voxels[..., :3] - mean[:, None], voxels[..., :2] - centre[:, None]], dim=-1
         )
+        return feats, valid
+
+    def forward(self, voxels: torch.Tensor, num_points: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        v, p, _ = voxels.shape
+        feats, valid = self.point_features(voxels, num_points, coords)
         h = self.linear(feats[valid])  # (N_valid, out)
         if h.shape[0] > 1 or not self.training:  # BatchNorm needs two values per channel in training
             h = self.norm(h)
