@@ -9,7 +9,7 @@ that is not a whole number of points. Decoding problems are found later, per sam
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sensorfuse.data.accounting import MissingTally, missing_entry
 from sensorfuse.data.config import SampleConfig
@@ -17,9 +17,12 @@ from sensorfuse.io.lidar_bin import RECORD_BYTES
 from sensorfuse.sources.nuscenes.index import NuScenesIndex
 
 
-def _problem(index: NuScenesIndex, sample_token: str, channel: str, cfg: SampleConfig) -> str | None:
-    """Why ``channel``'s keyframe file of a sample is unusable (a ``meta.missing`` entry), or None."""
-    sd_token = index.sample(sample_token)["data"].get(channel)
+def _problem(
+    index: NuScenesIndex, sample_token: str, data: Mapping[str, str], channel: str, cfg: SampleConfig
+) -> str | None:
+    """Why ``channel``'s keyframe file of a sample (its ``data``: channel → sample_data token) is unusable
+    (a ``meta.missing`` entry), or None."""
+    sd_token = data.get(channel)
     if sd_token is None or sd_token not in index.sample_data:
         return missing_entry(
             "no keyframe", f"{sample_token} [data.{channel}]: sample has no {channel} keyframe"
@@ -57,8 +60,9 @@ def scan_files(
     tally = MissingTally()
     for token in tqdm(tokens, desc="preflight: files", disable=not progress or len(tokens) < 2000):
         missing = {}
+        data = index.sample(token)["data"]  # one record lookup per sample, not per channel
         for channel in channels:
-            problem = _problem(index, token, channel, cfg)
+            problem = _problem(index, token, data, channel, cfg)
             if problem is not None:
                 missing[channel] = problem
         tally.add(missing)
