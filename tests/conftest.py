@@ -47,3 +47,23 @@ def synth_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     )  # fmt: skip
     generate(root, cfg)
     return root, cfg.version
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny detector (``TINY_OVERRIDES``, 3 LiDAR / 2 radar sweeps), seeded: a checkpoint for
+    commands that need one (replay, evaluate on drives)."""
+    import torch
+
+    from sensorfuse.bench.latency import TINY_OVERRIDES
+    from sensorfuse.engine.checkpoint import save_checkpoint
+    from sensorfuse.engine.config import load_config
+    from sensorfuse.models.build import build_detector
+    from sensorfuse.utils.dataclass_io import to_dict
+
+    cfg = load_config(None, [*TINY_OVERRIDES, "data.sample.lidar_sweeps=3", "data.sample.radar_sweeps=2"])
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    state = {"step": 0, "epoch": 0, "config": to_dict(cfg), "model": build_detector(cfg.model).state_dict()}
+    save_checkpoint(path, state)
+    return path

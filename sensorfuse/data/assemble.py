@@ -194,14 +194,17 @@ def ground_truth(gt: Boxes3D, ref_from_global: Transform, drop_empty: bool) -> B
     """Global-frame boxes (float64, :meth:`Drive.ground_truth`) in the reference frame (float32).
 
     With ``drop_empty`` boxes with ``num_lidar_pts + num_radar_pts == 0`` are dropped (as the detection eval
-    does); boxes whose counts the recording does not know (-1) are kept.
+    does); boxes whose counts the recording does not know (-1) are kept. An unknown (NaN) velocity becomes 0,
+    the training target it has always been (the evaluation reads :meth:`Drive.ground_truth` itself).
     """
     if drop_empty:
         known = (gt.num_lidar_pts >= 0) & (gt.num_radar_pts >= 0)
         gt = gt.select(~known | (gt.num_lidar_pts + gt.num_radar_pts > 0))
     if len(gt) == 0:
         return Boxes3D.empty()
-    boxes = transform_boxes(np.asarray(gt.boxes, np.float64), ref_from_global).astype(np.float32)
+    g = np.asarray(gt.boxes, np.float64).copy()
+    g[:, 7:9] = np.nan_to_num(g[:, 7:9])
+    boxes = transform_boxes(g, ref_from_global).astype(np.float32)
     return Boxes3D(
         boxes=boxes,
         labels=gt.labels,

@@ -27,12 +27,18 @@ def add_recording_arguments(parser: argparse.ArgumentParser, default_version: st
     parser.add_argument(
         "--scene", nargs="+", default=None, help="scene name(s) of the dataroot, e.g. scene-0103"
     )
+    add_drive_arguments(parser, "instead")
+
+
+def add_drive_arguments(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--drive FILE [FILE ...]`` and ``--rig RIG`` (read by :func:`open_recordings`)."""
     parser.add_argument(
         "--drive",
         type=Path,
         nargs="+",
         default=None,
-        help="recorded drive(s) instead: MCAP (ROS 2 or Foxglove), rosbag2 folder/.db3, or ROS 1 .bag",
+        help=f"recorded drive(s){' ' + what if what else ''}: MCAP (ROS 2 or Foxglove), rosbag2 folder/.db3, "
+        "or ROS 1 .bag",
     )
     parser.add_argument(
         "--rig", type=Path, default=None, help="rig file of the drive (default: the one written beside it)"
@@ -42,8 +48,8 @@ def add_recording_arguments(parser: argparse.ArgumentParser, default_version: st
 def recording_names(args: argparse.Namespace) -> list[str]:
     """The recordings :func:`add_recording_arguments`' flags name, checked to be unambiguous."""
     if args.drive is not None:
-        if args.dataroot is not None or args.scene is not None:
-            raise ConfigError("--drive replays recorded drives: leave out --dataroot/--scene")
+        if args.dataroot is not None or getattr(args, "scene", None) is not None:
+            raise ConfigError("--drive reads recorded drives: leave out --dataroot/--scene")
         missing = [str(p) for p in args.drive if not Path(p).exists()]
         if missing:
             raise ConfigError(f"--drive: no such file or folder: {', '.join(missing)}")

@@ -2,6 +2,9 @@
 [--sensors lidar,camera] [--robustness] [--max-missing F]``; shard inference with ``torchrun --nproc_per_node
 N -m sensorfuse evaluate ...``.
 
+``--drive FILE [FILE ...] [--rig RIG]`` evaluates recorded drives with annotations instead of a dataroot split
+(:mod:`sensorfuse.engine.evaluate_drive`).
+
 ``--corruptions all|FAMILY|NAME,... [--severities 1,2,3] [--baseline C2] [--seed S]`` runs the corruption suite
 instead (one official evaluation per corruption x severity, resumable per row, table + heat map):
 :mod:`sensorfuse.engine.corrupt_suite`, ``docs/robustness.md``.
@@ -37,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: <checkpoint dir>/../eval)"
     )
+    from sensorfuse.data.recording import add_drive_arguments
+
+    add_drive_arguments(parser, "with annotations, instead of --dataroot (docs/sources.md)")
     parser.add_argument("--sensors", default=None, help="comma-separated subset of lidar,camera,radar to use")
     parser.add_argument(
         "--robustness",
@@ -117,6 +123,12 @@ def run(args: argparse.Namespace) -> int:
 
             ort = OrtOptions(threads=args.ort_threads, opt_level=args.ort_opt, spinning=args.ort_spinning)
             model = wrap(model, args.runtime, cfg.data.sample, onnx_dir=args.onnx, ort=ort)
+        if args.rig is not None and args.drive is None:
+            raise ConfigError("--rig goes with --drive (a nuScenes dataroot carries its own calibration)")
+        if args.drive is not None:
+            from sensorfuse.engine.evaluate_drive import run_drives
+
+            return run_drives(args, info, model, cfg)
         data = replace(
             cfg.data,
             dataroot=str(args.dataroot or cfg.data.dataroot),

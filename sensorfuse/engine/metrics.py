@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sensorfuse.classes import ATTRIBUTES, DETECTION_CLASSES
 from sensorfuse.data.accounting import MissingTally
@@ -122,6 +123,51 @@ def split_sample_tokens(nusc: Any, eval_set: str) -> list[str]:
     return [s["token"] for s in nusc.sample if s["scene_token"] in in_scene]
 
 
+class Truth(Protocol):
+    """What predictions are scored against: a split of the devkit's tables (:class:`SplitTruth`) or the
+    annotations of recorded drives (:class:`sensorfuse.engine.drive_truth.DriveTruth`)."""
+
+    @property
+    def label(self) -> str:
+        """How reports name it, e.g. "Split `val`"."""
+        ...
+
+    def sample_tokens(self) -> list[str]:
+        """The samples scored (every one must have an entry in the results)."""
+        ...
+
+    def devkit_eval(self, config: Any, result_path: Path, out: Path) -> Any:
+        """The devkit's ``DetectionEval`` over these samples, predictions read from ``result_path``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SplitTruth:
+    """A split of a nuScenes-format dataroot, scored by the devkit's ``DetectionEval`` as it is."""
+
+    nusc: Any
+    split: str
+
+    @property
+    def label(self) -> str:
+        return f"Split `{self.split}`"
+
+    def sample_tokens(self) -> list[str]:
+        return split_sample_tokens(self.nusc, self.split)
+
+    def devkit_eval(self, config: Any, result_path: Path, out: Path) -> Any:
+        from nuscenes.eval.detection.evaluate import DetectionEval
+
+        return DetectionEval(
+            self.nusc,
+            config=config,
+            result_path=str(result_path),
+            eval_set=self.split,
+            output_dir=str(out),
+            verbose=False,
+        )
+
+
 def evaluate_predictions(
     nusc: Any,
     results: Mapping[str, list[dict[str, Any]]],
@@ -132,7 +178,22 @@ def evaluate_predictions(
     title: str = "Detection evaluation",
     accounting: MissingTally | None = None,
 ) -> dict[str, Any]:
-    """Run the official ``DetectionEval`` on ``results`` for split ``eval_set``.
+    """Run the official ``DetectionEval`` on ``results`` for split ``eval_set`` (:func:`score_predictions`
+    with a :class:`SplitTruth`)."""
+    truth = SplitTruth(nusc, eval_set)
+    return score_predictions(truth, results, out_dir, sensors, render_curves, title, accounting)
+
+
+def score_predictions(
+    truth: Truth,
+    results: Mapping[str, list[dict[str, Any]]],
+    out_dir: str | Path,
+    sensors: Sequence[str] = ("lidar", "camera", "radar"),
+    render_curves: bool = True,
+    title: str = "Detection evaluation",
+    accounting: MissingTally | None = None,
+) -> dict[str, Any]:
+    """Score ``results`` against ``truth`` with the devkit's ``DetectionEval`` (config ``EVAL_CONFIG``).
 
     Writes into ``out_dir``: ``results_nusc.json`` (the submission; its ``meta`` from ``sensors``, the
     modalities the predictions used), the devkit's ``metrics_summary.json``, ``metrics_details.json`` and
@@ -141,28 +202,20 @@ def evaluate_predictions(
     Returns the devkit's metrics summary dict (``mean_ap``, ``nd_score``, ``tp_errors``, ``mean_dist_aps``...).
     """
     from nuscenes.eval.common.config import config_factory
-    from nuscenes.eval.detection.evaluate import DetectionEval
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokens = split_sample_tokens(nusc, eval_set)
+    tokens = truth.sample_tokens()
     check_results(results, tokens, str(out / "results_nusc.json"))
     only_split = {t: results[t] for t in tokens}
     path = write_submission(out / "results_nusc.json", only_split, sensors)
-    ev = DetectionEval(
-        nusc,
-        config=config_factory(EVAL_CONFIG),
-        result_path=str(path),
-        eval_set=eval_set,
-        output_dir=str(out),
-        verbose=False,
-    )
+    ev = truth.devkit_eval(config_factory(EVAL_CONFIG), path, out)
     summary: dict[str, Any] = ev.main(plot_examples=0, render_curves=render_curves)
-    report = format_report(summary, title, eval_set, len(tokens))
+    report = format_report(summary, title, truth.label, len(tokens))
     if accounting is not None:
         report += format_accounting(accounting, sensors)
     atomic_write_text(out / "report.md", report)
-    log.info("%s on %s: mAP %.4f NDS %.4f", title, eval_set, summary["mean_ap"], summary["nd_score"])
+    log.info("%s on %s: mAP %.4f NDS %.4f", title, truth.label, summary["mean_ap"], summary["nd_score"])
     return summary
 
 
@@ -174,12 +227,15 @@ def _f(x: Any) -> str:
     return "n/a" if v != v else f"{v:.4f}"
 
 
-def format_report(summary: Mapping[str, Any], title: str, eval_set: str, n_samples: int) -> str:
-    """Markdown: headline metrics, the 5 TP errors and the per-class table (AP at each distance + TP errors)."""
+def format_report(summary: Mapping[str, Any], title: str, scored: str, n_samples: int) -> str:
+    """Markdown: headline metrics, the 5 TP errors and the per-class table (AP at each distance + TP errors).
+
+    ``scored`` names what was scored (:attr:`Truth.label`, e.g. "Split `val`").
+    """
     lines = [
         f"# {title}",
         "",
-        f"Split `{eval_set}` ({n_samples} samples), devkit config `{EVAL_CONFIG}`.",
+        f"{scored} ({n_samples} samples), devkit config `{EVAL_CONFIG}`.",
         "",
     ]
     lines += ["| mAP | NDS | " + " | ".join(TP_SHORT[m] for m in TP_METRICS) + " |"]

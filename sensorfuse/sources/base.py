@@ -129,8 +129,9 @@ class Drive(Protocol):
     def ground_truth(self, msg: Message) -> Boxes3D | None:
         """Annotated boxes at the time of ``msg`` (a keyframe of the reference sensor), or None if none.
 
-        The boxes are in the **global** frame, ``boxes`` float64 (global coordinates need it); the assembler
-        moves them into the sample's reference frame (float32, as :class:`Boxes3D` documents).
+        The boxes are in the **global** frame, ``boxes`` float64 (global coordinates need it), velocity NaN
+        where the recording does not know it (the devkit's rule: such boxes do not count in mAVE); the
+        assembler moves them into the sample's reference frame (float32, as :class:`Boxes3D` documents).
         """
         ...
 

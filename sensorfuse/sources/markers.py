@@ -4,7 +4,7 @@ One array per frame: a ``DELETEALL`` marker first (the viewer drops the previous
 ``CUBE`` per box in the boxes' frame (``header.frame_id``): ``pose.position`` = the box centre,
 ``pose.orientation`` = the yaw about +z, ``scale`` = (l, w, h) (:mod:`sensorfuse.boxes` convention), ``ns`` =
 the class name, ``color`` from the class, and ``text`` = a JSON object with what a marker has no field for
-(``score``, ``vx``, ``vy``, and any per-box ``extra`` such as a ground-truth box's ``attribute``,
+(``score``, ``vx``, ``vy`` — ``null`` where unknown, read back as NaN — and any per-box ``extra`` such as a ground-truth box's ``attribute``,
 ``num_lidar_pts``, ``num_radar_pts`` and ``token``; viewers ignore the text of a CUBE). Positions and sizes
 are float64 in the message and read back as float64 (global coordinates need it); the yaw goes through the
 orientation quaternion (float64 round-off). ``vision_msgs/Detection3DArray`` was not
@@ -54,6 +54,17 @@ def _color(label: str) -> dict[str, float]:
     return {"r": ((h >> 16) & 255) / 255, "g": ((h >> 8) & 255) / 255, "b": (h & 255) / 255, "a": 0.6}
 
 
+def _velocity(row: np.ndarray, i: int) -> float | None:
+    """A velocity component for the JSON text: None (``null``) where unknown (NaN) or not given."""
+    v = float(row[i]) if len(row) > i else float("nan")
+    return v if np.isfinite(v) else None
+
+
+def _read_velocity(extra: dict[str, Any], key: str) -> float:
+    v = extra.pop(key, None)
+    return float("nan") if v is None else float(v)
+
+
 def marker_array(
     boxes: np.ndarray,
     labels: Sequence[str],
@@ -75,8 +86,8 @@ def marker_array(
         text = {
             **(extra[i] if extra is not None else {}),
             "score": float(scores[i]),
-            "vx": float(row[7]) if len(row) > 7 else 0.0,
-            "vy": float(row[8]) if len(row) > 8 else 0.0,
+            "vx": _velocity(row, 7),
+            "vy": _velocity(row, 8),
         }
         markers.append(
             {
@@ -111,7 +122,7 @@ def boxes_from_markers(msg: Any, where: str) -> BoxList:
         try:
             extra = json.loads(m.text) if m.text else {}
             score = float(extra.pop("score", 1.0))
-            vx, vy = float(extra.pop("vx", 0.0)), float(extra.pop("vy", 0.0))
+            vx, vy = _read_velocity(extra, "vx"), _read_velocity(extra, "vy")
         except (ValueError, TypeError, AttributeError):
             raise DataError(
                 where,

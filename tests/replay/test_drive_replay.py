@@ -40,24 +40,6 @@ FRAMES = [
 TIMING = ("latency_ms", "wall_time")
 
 
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from sensorfuse.bench.latency import TINY_OVERRIDES
-    from sensorfuse.engine.checkpoint import save_checkpoint
-    from sensorfuse.engine.config import load_config
-    from sensorfuse.models.build import build_detector
-    from sensorfuse.utils.dataclass_io import to_dict
-
-    cfg = load_config(None, [*TINY_OVERRIDES, "data.sample.lidar_sweeps=3", "data.sample.radar_sweeps=2"])
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    state = {"step": 0, "epoch": 0, "config": to_dict(cfg), "model": build_detector(cfg.model).state_dict()}
-    save_checkpoint(path, state)
-    return path
-
-
 def _replay(argv: list[str], ckpt: Path, out: Path) -> list[dict[str, Any]]:
     assert main(["replay", *argv, "--checkpoint", str(ckpt), "--out", str(out), *FRAMES]) == 0
     return [{k: v for k, v in r.items() if k not in TIMING} for r in read_jsonl(out / "detections.jsonl")]

@@ -145,7 +145,8 @@ class NuScenesDrive:
         """The detection-class boxes of the keyframe's sample (global frame, float64), or None for a sweep.
 
         Categories outside the 10 detection classes are left out. Velocity is the devkit's ``box_velocity``
-        (global, centred difference); where the devkit gives NaN (an instance seen once) it is 0.
+        (global, centred difference); NaN where the devkit has none (an instance seen once), as the devkit's
+        ground truth keeps it (training treats it as 0, :func:`sensorfuse.data.assemble.ground_truth`).
         """
         rec = self.index.sample_data[msg.token]
         if not rec["is_key_frame"]:
@@ -161,7 +162,7 @@ class NuScenesDrive:
             np.array([a["size"] for a in anns]),
             np.array([a["rotation"] for a in anns]),
         )
-        vel = np.array([[0.0 if v is None else v for v in a["velocity"]] for a in anns], dtype=np.float64)
+        vel = np.array([[np.nan if v is None else v for v in a["velocity"]] for a in anns], dtype=np.float64)
         return Boxes3D(
             boxes=np.concatenate([boxes, vel], axis=1),
             labels=np.array([CLASS_INDEX[CATEGORY_TO_CLASS[a["category"]]] for a in anns], np.int64),
