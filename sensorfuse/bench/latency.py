@@ -28,8 +28,9 @@ import numpy as np
 
 from sensorfuse.classes import MODALITIES
 from sensorfuse.data.config import SampleConfig
-from sensorfuse.engine.runner import ModelRunner, synthetic_sample
+from sensorfuse.engine.runner import ModelRunner
 from sensorfuse.errors import ConfigError
+from sensorfuse.models.fake import synthetic_sample
 from sensorfuse.models.stages import NETWORK_STAGES
 from sensorfuse.structures import SensorSample
 from sensorfuse.utils.timing import (

@@ -63,9 +63,9 @@ def weights_digest(model: FusionDetector) -> str:
 
 
 def synthetic_batches(cfg: SampleConfig, n: int = 2) -> list[FusionBatch]:
-    """Export batches from :func:`~sensorfuse.engine.runner.synthetic_sample`: a batch of the first two samples
+    """Export batches from :func:`~sensorfuse.models.fake.synthetic_sample`: a batch of the first two samples
     (the example inputs; batch size 2 keeps the batch axis from being fixed at 1), then each sample alone."""
-    from sensorfuse.engine.runner import synthetic_sample
+    from sensorfuse.models.fake import synthetic_sample
 
     samples = [
         synthetic_sample(cfg, n_lidar=(20_000 + 3_000 * i) * cfg.lidar_sweeps, seed=i)

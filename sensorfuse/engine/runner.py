@@ -20,7 +20,7 @@ from sensorfuse.data.config import SampleConfig
 from sensorfuse.deploy.runtime import DEFAULT_ORT, OrtOptions, Runtime, build_runtime
 from sensorfuse.errors import ConfigError
 from sensorfuse.models.detector import FusionDetector
-from sensorfuse.models.fake import fake_sample
+from sensorfuse.models.fake import synthetic_sample
 from sensorfuse.models.stages import EAGER, Chain, StageHook
 from sensorfuse.structures import Boxes3D, FusionBatch, SensorSample, collate
 from sensorfuse.utils.timing import StageTimer
@@ -108,16 +108,3 @@ class ModelRunner:
     def close(self) -> None:
         """Free what the runtime holds (graphs exported on the fly)."""
         self.runtime.close()
-
-
-def synthetic_sample(
-    cfg: SampleConfig, n_lidar: int | None = None, n_radar: int | None = None, seed: int = 0
-) -> SensorSample:
-    """A :func:`~sensorfuse.models.fake.fake_sample` of nuScenes-like size for ``cfg``: its cameras and image size.
-
-    Default sizes follow the config: a real LIDAR_TOP sweep has ~34k points (``cfg.lidar_sweeps`` merged);
-    each radar gives ~60 unfiltered points per sweep (``len(cfg.radars) * cfg.radar_sweeps`` sweeps).
-    """
-    n_lidar = 34_000 * cfg.lidar_sweeps if n_lidar is None else n_lidar
-    n_radar = 60 * len(cfg.radars) * cfg.radar_sweeps if n_radar is None else n_radar
-    return fake_sample(cfg.cameras, cfg.image_size, n_lidar, n_radar, seed=seed)

@@ -1,13 +1,14 @@
 """The one maker of fake sensor samples: random inputs of nuScenes-like size, for timing and shape checks.
 
 Used by the model summary, the latency benchmark and the model runner's warm-up (not for accuracy: the
-points and images are noise). :func:`sensorfuse.engine.runner.synthetic_sample` sizes one from a
-:class:`~sensorfuse.data.config.SampleConfig`.
+points and images are noise). :func:`synthetic_sample` sizes one from a sample config
+(:class:`~sensorfuse.data.config.SampleConfig`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -59,6 +60,34 @@ def fake_sample(
     )  # fmt: skip
     meta = SampleMeta(token, "synthetic", 0, np.eye(4), np.eye(4))
     return SensorSample(meta, PointCloud(lidar), RadarPoints(radar), cams)
+
+
+class SampleShape(Protocol):
+    """What :func:`synthetic_sample` reads of a :class:`~sensorfuse.data.config.SampleConfig`."""
+
+    @property
+    def cameras(self) -> tuple[str, ...]: ...
+    @property
+    def radars(self) -> tuple[str, ...]: ...
+    @property
+    def image_size(self) -> tuple[int, int]: ...
+    @property
+    def lidar_sweeps(self) -> int: ...
+    @property
+    def radar_sweeps(self) -> int: ...
+
+
+def synthetic_sample(
+    cfg: SampleShape, n_lidar: int | None = None, n_radar: int | None = None, seed: int = 0
+) -> SensorSample:
+    """A :func:`fake_sample` of nuScenes-like size for ``cfg``: its cameras and image size.
+
+    Default sizes follow the config: a real LIDAR_TOP sweep has ~34k points (``cfg.lidar_sweeps`` merged);
+    each radar gives ~60 unfiltered points per sweep (``len(cfg.radars) * cfg.radar_sweeps`` sweeps).
+    """
+    n_lidar = 34_000 * cfg.lidar_sweeps if n_lidar is None else n_lidar
+    n_radar = 60 * len(cfg.radars) * cfg.radar_sweeps if n_radar is None else n_radar
+    return fake_sample(cfg.cameras, cfg.image_size, n_lidar, n_radar, seed=seed)
 
 
 def _cam_looking(yaw: float) -> np.ndarray:

@@ -17,8 +17,9 @@ import pytest
 import torch
 
 from sensorfuse.deploy.runtime import build_runtime, parse_runtimes, wrap
-from sensorfuse.engine.runner import ModelRunner, synthetic_sample
+from sensorfuse.engine.runner import ModelRunner
 from sensorfuse.errors import ConfigError
+from sensorfuse.models.fake import synthetic_sample
 from sensorfuse.structures import Boxes3D, collate
 from sensorfuse.utils.timing import StageTimer
 
