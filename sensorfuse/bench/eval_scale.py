@@ -94,7 +94,7 @@ def fake_submission(
     for tok in tokens:
         s = index.sample(tok)
         ego = np.asarray(index.sample_data[s["data"]["LIDAR_TOP"]]["ego_pose"][:3], np.float64)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for a in (index.annotations[t] for t in s["anns"]):
             name = CATEGORY_TO_CLASS.get(a["category"])
             if name is None or len(rows) >= boxes:
