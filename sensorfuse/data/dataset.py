@@ -15,17 +15,12 @@ from sensorfuse.structures import SensorSample
 
 Augment = Callable[[SensorSample, np.random.Generator], SensorSample]
 
-#: Items a process loads between two :meth:`NuScenesIndex.release_pages` (a few ms of page faults each time).
-RELEASE_EVERY = 256
-
 
 class FusionDataset(Dataset[SensorSample]):
     """Keyframes of a split (or an explicit token list) loaded by :func:`load_sample`.
 
     Args:
         index: the dataset index (memory-mapped: forked workers share its pages; pickling sends only its folder).
-            Every :data:`RELEASE_EVERY` items a process unmaps the index pages it has read, so that a
-            worker's RSS does not grow to the whole index over a pass (docs/scale.md §3).
         split_or_tokens: split name (``mini_train``, ``val``, ``all``, a ``splits.json`` name) or sample tokens.
         cfg: sample assembly config.
         augment: ``augment(sample, rng) -> sample`` (e.g. :class:`sensorfuse.data.augment.GlobalAugment`);
@@ -43,7 +38,6 @@ class FusionDataset(Dataset[SensorSample]):
         self.cfg = cfg or SampleConfig()
         self.augment = augment
         self.drive = nuscenes_drive(index, self.cfg)
-        self._loaded = 0
         if isinstance(split_or_tokens, str):
             self.tokens = index.split_tokens(split_or_tokens)
         else:
@@ -57,9 +51,6 @@ class FusionDataset(Dataset[SensorSample]):
     def __getitem__(self, i: int) -> SensorSample:
         # No cv2.setNumThreads() here: called in a forked worker after the parent used OpenCV's thread pool,
         # it deadlocks (seen with DataLoader workers after a parent-side load_sample).
-        self._loaded += 1
-        if self._loaded % RELEASE_EVERY == 0:  # keep a worker's RSS to the index pages it uses
-            self.index.release_pages()
         sample = load_sample(self.index, self.tokens[i], self.cfg, self.drive)
         if self.augment is not None:
             rng = np.random.default_rng([torch.initial_seed() % 2**32, i])

@@ -185,34 +185,6 @@ def test_shared_not_copied(index: NuScenesIndex) -> None:
     assert again.annotations[tok] == index.annotations[tok] and again.splits == index.splits
 
 
-def _mapped_kb(folder: Path) -> int:
-    """kB of this process's RSS in mappings of the files of ``folder`` (``/proc/self/smaps``)."""
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()
-        if len(head) >= 5 and "-" in head[0] and not line.startswith(("Rss:", "Size:")):
-            inside = len(head) >= 6 and head[5].startswith(str(folder.resolve()))
-        elif inside and line.startswith("Rss:"):
-            total += int(head[1])
-    return total
-
-
-def test_release_pages_unmaps_what_was_read(index: NuScenesIndex) -> None:
-    """class: worker RSS growth — every page read stays in the process's RSS until released; after
-    ``release_pages`` the index counts ~0 kB there, and the records read the same (the pages come back)."""
-    tok = next(iter(index.annotations))
-    before = index.annotations[tok]
-    index.release_pages()
-    base = _mapped_kb(index.folder)  # other open copies of this index (earlier tests) map the files too
-    for a in index.columns.a.values():
-        int(np.asarray(a).view(np.uint8).sum())  # touch every page
-    touched = _mapped_kb(index.folder) - base
-    assert touched > 64
-    assert index.release_pages() > 0
-    assert _mapped_kb(index.folder) - base < touched / 4
-    assert index.annotations[tok] == before
-
-
 @pytest.mark.parametrize("damage", ["truncate_array", "drop_array", "wrong_shape"])
 def test_damaged_folder_is_rebuilt(
     damage: str, synth_world: tuple[Path, str], tmp_path: Path, caplog: pytest.LogCaptureFixture

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mmap
 from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
 from pathlib import Path
 from typing import Any
@@ -257,25 +256,6 @@ def open_arrays(folder: Path, shapes: Mapping[str, Any]) -> dict[str, np.ndarray
             np.ndarray
         )  # a plain array over the same mapping: indexing without memmap's overhead
     return out
-
-
-def release_pages(arrays: Mapping[str, np.ndarray]) -> int:
-    """Drop this process's mappings of the pages of memory-mapped ``arrays`` (``madvise(MADV_DONTNEED)``).
-
-    The pages stay in the page cache, one copy shared by every process; the next read maps them again (a
-    minor fault, no disk read). A long-lived reader (a DataLoader worker's pass over the split) calls it now
-    and then so that its RSS counts the index pages it is using, not every page it has ever read.
-    Arrays that are not file mappings are left alone. Returns the bytes advised.
-    """
-    done: dict[int, int] = {}
-    for a in arrays.values():
-        base: object = a
-        while base is not None and not isinstance(base, mmap.mmap):
-            base = getattr(base, "base", None)
-        if isinstance(base, mmap.mmap) and id(base) not in done:
-            base.madvise(mmap.MADV_DONTNEED)
-            done[id(base)] = len(base)
-    return sum(done.values())
 
 
 def size_on_disk(folder: Path) -> int:

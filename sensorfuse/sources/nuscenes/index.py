@@ -309,11 +309,6 @@ class NuScenesIndex:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def release_pages(self) -> int:
-        """Unmap the index pages this process has read (they stay shared in the page cache; see
-        :func:`~sensorfuse.sources.nuscenes.columnar.release_pages`); bytes advised (0 when not mapped)."""
-        return columnar.release_pages(self.columns.a) if self.mapped else 0
-
     def scene_sample_data(self, scene: str) -> list[str]:
         """Tokens of every sample_data (keyframes and sweeps) whose sample is in ``scene`` (sorted by token)."""
         rows = self.columns.scene_sample_rows(self.scenes.row(scene))
