@@ -1,6 +1,6 @@
 """``sensorfuse evaluate --corruptions all|NAME,... [--severities 1,2,3] [--baseline C2]``: the corruption suite.
 
-One official evaluation (:func:`~sensorfuse.engine.metrics.evaluate_predictions`) per corruption x severity,
+One official evaluation (:func:`~sensorfuse.engine.metrics.score_predictions`) per corruption x severity,
 plus the clean row, sharded across torchrun ranks like ``evaluate`` (each rank predicts its share, rank 0
 runs the devkit), then the table, mRR / mCE and a heat map (:mod:`sensorfuse.corrupt.report`).
 
@@ -227,7 +227,7 @@ def _evaluate_row(
     code: str,
 ) -> dict[str, Any] | None:
     """Predict one row on every rank; rank 0 evaluates it in a staging folder and publishes it whole."""
-    from sensorfuse.engine.metrics import evaluate_predictions
+    from sensorfuse.engine.metrics import SplitTruth, score_predictions
 
     t0 = time.perf_counter()
     sc = _scenario(row, corruptions, m.sensors, seed)
@@ -237,8 +237,8 @@ def _evaluate_row(
     cfg = scenario_sample_config(m.ev.cfg.data.sample, sc)
     used = used_modalities(dropped, sc.sensors, cfg)
     with atomic_dir(row_dir(out, row, fp), overwrite=True) as stage:
-        s = evaluate_predictions(
-            nusc, results, split, stage, used, False, f"{m.label}: {sc.name}", accounting=dropped
+        s = score_predictions(
+            SplitTruth(nusc, split), results, stage, used, False, f"{m.label}: {sc.name}", accounting=dropped
         )
         rec = {
             "fingerprint": fp,

@@ -31,7 +31,7 @@ from sensorfuse.data.accounting import INTENDED, MissingTally, missing_entry
 from sensorfuse.engine.checkpoint import load_checkpoint
 from sensorfuse.engine.config import TrainConfig, config_from_dict
 from sensorfuse.engine.distributed import DistInfo, all_gather_objects
-from sensorfuse.engine.metrics import evaluate_predictions, format_table
+from sensorfuse.engine.metrics import SplitTruth, format_table, score_predictions
 from sensorfuse.engine.robustness import Scenario, default_matrix, restrict
 from sensorfuse.errors import ConfigError
 from sensorfuse.structures import SensorSample, collate
@@ -208,8 +208,8 @@ def run_scenarios(
         used = used_modalities(dropped, sc.sensors, cfg)
         where = out if i == 0 else out / "robustness" / sc.name.replace("/", "_")
         title = f"Detection evaluation: {sc.name}"
-        summary = evaluate_predictions(
-            nusc, results, split, where, used, render_curves and i == 0, title, accounting=dropped
+        summary = score_predictions(
+            SplitTruth(nusc, split), results, where, used, render_curves and i == 0, title, accounting=dropped
         )
         accounting = {
             "scenario": sc.name,

@@ -168,22 +168,6 @@ class SplitTruth:
         )
 
 
-def evaluate_predictions(
-    nusc: Any,
-    results: Mapping[str, list[dict[str, Any]]],
-    eval_set: str,
-    out_dir: str | Path,
-    sensors: Sequence[str] = ("lidar", "camera", "radar"),
-    render_curves: bool = True,
-    title: str = "Detection evaluation",
-    accounting: MissingTally | None = None,
-) -> dict[str, Any]:
-    """Run the official ``DetectionEval`` on ``results`` for split ``eval_set`` (:func:`score_predictions`
-    with a :class:`SplitTruth`)."""
-    truth = SplitTruth(nusc, eval_set)
-    return score_predictions(truth, results, out_dir, sensors, render_curves, title, accounting)
-
-
 def score_predictions(
     truth: Truth,
     results: Mapping[str, list[dict[str, Any]]],

@@ -21,7 +21,7 @@ from sensorfuse.data.keyframes import drive_keyframes
 from sensorfuse.data.sample import nuscenes_drive
 from sensorfuse.engine.drive_truth import DriveTruth, SampleTruth, sample_truth
 from sensorfuse.engine.metrics import (
-    evaluate_predictions,
+    SplitTruth,
     load_devkit,
     score_predictions,
     split_sample_tokens,
@@ -87,7 +87,7 @@ def test_drive_truth_scores_like_the_devkit(
     tokens = split_sample_tokens(nusc, SPLIT)
     assert sorted(truth.sample_tokens()) == sorted(tokens)
     results = _predictions(nusc, tokens)
-    official = evaluate_predictions(nusc, results, SPLIT, tmp_path / "devkit", render_curves=False)
+    official = score_predictions(SplitTruth(nusc, SPLIT), results, tmp_path / "devkit", render_curves=False)
     ours = score_predictions(truth, results, tmp_path / "drive", render_curves=False)
     assert 0.05 < official["mean_ap"] < 0.95  # a score that depends on the matching, not 0 or 1
     assert math.isfinite(official["tp_errors"]["vel_err"])

@@ -339,11 +339,11 @@ def test_failed_evaluation_leaves_the_previous_one_whole(
     metrics_details.json: ``--out`` keeps the previous evaluation, byte for byte, and no staging folder."""
     from sensorfuse.engine import evaluate as evaluate_module
 
-    def disk_full(nusc: Any, results: Any, split: str, out_dir: Path, *a: Any, **k: Any) -> Any:
+    def disk_full(truth: Any, results: Any, out_dir: Path, *a: Any, **k: Any) -> Any:
         Path(out_dir, "metrics_details.json").write_text('{"car": {"trans')
         raise OSError(errno.ENOSPC, "No space left on device", str(out_dir))
 
-    monkeypatch.setattr(evaluate_module, "evaluate_predictions", disk_full)
+    monkeypatch.setattr(evaluate_module, "score_predictions", disk_full)
     out = tmp_path / "eval"
     before = previous_evaluation(out)
     with pytest.raises(OSError, match="No space left"):

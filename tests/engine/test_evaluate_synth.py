@@ -22,7 +22,7 @@ def world(request: pytest.FixtureRequest) -> tuple[Path, str]:
 
 def test_ground_truth_through_the_data_layer_scores_ap_one(world: tuple[Path, str], tmp_path: Path) -> None:
     from sensorfuse.data import NuScenesIndex, SampleConfig, load_sample
-    from sensorfuse.engine.metrics import evaluate_predictions, load_devkit
+    from sensorfuse.engine.metrics import SplitTruth, load_devkit, score_predictions
     from sensorfuse.models import to_nuscenes_detections
 
     root, version = world
@@ -33,9 +33,8 @@ def test_ground_truth_through_the_data_layer_scores_ap_one(world: tuple[Path, st
         s = load_sample(index, token, cfg)
         assert s.gt is not None
         results[token] = to_nuscenes_detections(s.gt, s.meta)
-    summary = evaluate_predictions(
-        load_devkit(root, version), results, "mini_val", tmp_path, render_curves=False
-    )
+    truth = SplitTruth(load_devkit(root, version), "mini_val")
+    summary = score_predictions(truth, results, tmp_path, render_curves=False)
     with_gt = [c for c in DETECTION_CLASSES if summary["label_tp_errors"][c]["trans_err"] < 1.0]
     assert with_gt, "the val split has no evaluable ground truth"
     for c in with_gt:

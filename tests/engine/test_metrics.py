@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from sensorfuse.engine.metrics import (
+    SplitTruth,
     check_results,
-    evaluate_predictions,
     format_table,
     load_devkit,
+    score_predictions,
     split_sample_tokens,
 )
 from sensorfuse.errors import DataError
@@ -39,8 +40,8 @@ def test_gt_as_predictions_gives_ap_one(nusc: Any, split: str, tmp_path: Path) -
     tokens = split_sample_tokens(nusc, split)
     assert len(tokens) == (6 if split == "mini_val" else 3)
     results = gt_as_results(nusc, tokens)
-    summary = evaluate_predictions(
-        nusc, results, split, tmp_path, sensors=("lidar",), render_curves=split == "my_split"
+    summary = score_predictions(
+        SplitTruth(nusc, split), results, tmp_path, sensors=("lidar",), render_curves=split == "my_split"
     )
     assert summary["mean_dist_aps"]["car"] == pytest.approx(1.0)
     assert summary["mean_dist_aps"]["pedestrian"] == pytest.approx(1.0)
@@ -56,7 +57,7 @@ def test_gt_as_predictions_gives_ap_one(nusc: Any, split: str, tmp_path: Path) -
 @pytest.mark.slow
 def test_devkit_plots_are_rendered(nusc: Any, tmp_path: Path) -> None:
     tokens = split_sample_tokens(nusc, "my_split")
-    evaluate_predictions(nusc, gt_as_results(nusc, tokens), "my_split", tmp_path, render_curves=True)
+    score_predictions(SplitTruth(nusc, "my_split"), gt_as_results(nusc, tokens), tmp_path, render_curves=True)
     assert (tmp_path / "plots" / "car_pr.pdf").is_file()
 
 
@@ -66,7 +67,7 @@ def test_shifted_predictions_score_lower(nusc: Any, tmp_path: Path) -> None:
     for boxes in results.values():
         for b in boxes:
             b["translation"] = [b["translation"][0] + 1.5, *b["translation"][1:]]
-    summary = evaluate_predictions(nusc, results, "mini_val", tmp_path, render_curves=False)
+    summary = score_predictions(SplitTruth(nusc, "mini_val"), results, tmp_path, render_curves=False)
     assert 0.0 < summary["mean_dist_aps"]["car"] < 1.0
     table = format_table([("shifted", summary)])
     assert table.count("\n") == 3 and "shifted" in table
