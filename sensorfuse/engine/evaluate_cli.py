@@ -125,10 +125,6 @@ def run(args: argparse.Namespace) -> int:
             model = wrap(model, args.runtime, cfg.data.sample, onnx_dir=args.onnx, ort=ort)
         if args.rig is not None and args.drive is None:
             raise ConfigError("--rig goes with --drive (a nuScenes dataroot carries its own calibration)")
-        if args.drive is not None:
-            from sensorfuse.engine.evaluate_drive import run_drives
-
-            return run_drives(args, info, model, cfg)
         data = replace(
             cfg.data,
             dataroot=str(args.dataroot or cfg.data.dataroot),
@@ -139,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
             else args.max_missing,
         )
         cfg = replace(cfg, data=data)
+        if args.drive is not None:
+            from sensorfuse.engine.evaluate_drive import run_drives
+
+            return run_drives(args, info, model, cfg)
         if args.corruptions is not None:
             if args.robustness or args.sensors:
                 raise ConfigError(

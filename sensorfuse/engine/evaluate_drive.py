@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -124,7 +124,7 @@ def run_drives(args: argparse.Namespace, info: DistInfo, model: Any, cfg: TrainC
     if args.dataroot is not None or args.split is not None or args.version is not None:
         raise ConfigError("--drive evaluates recorded drives: leave out --dataroot/--version/--split")
     out = args.out or Path(args.checkpoint).resolve().parent.parent / "eval"
-    sample_cfg = cfg.data.sample
+    sample_cfg = replace(cfg.data.sample, load_gt=False)  # the ground truth is read apart (drive_truth)
     plans = plan_drives(args, sample_cfg)
     n = sum(len(p.keys) for p in plans)
     need = estimate_output_bytes(n, 1, cfg.model.head.max_detections)
