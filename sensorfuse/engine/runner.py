@@ -76,15 +76,13 @@ class ModelRunner:
 
     def predict_batch(self, batch: FusionBatch, stages: StageHook = EAGER) -> list[Boxes3D]:
         """``model.predict`` on ``batch`` (already on the device) with :attr:`sensors`, each stage run through
-        ``stages`` around the runtime; a batch holding none of the sensors gets empty boxes (replay keeps going)
-        instead of an error.
+        ``stages`` around the runtime; a batch holding none of the sensors gets empty boxes (replay keeps going,
+        :meth:`FusionDetector.predict`).
         """
         hook = self.runtime.hook
         if stages is not EAGER:
             hook = stages if hook is EAGER else Chain(stages, hook)
         with torch.inference_mode():
-            if not self.model.active(batch, self.sensors):
-                return [Boxes3D.empty() for _ in range(batch.batch_size)]
             return self.model.predict(batch, self.sensors, hook)
 
     def predict_sample(self, sample: SensorSample, timer: StageTimer) -> Boxes3D:

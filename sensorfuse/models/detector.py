@@ -199,9 +199,19 @@ class FusionDetector(nn.Module):
     ) -> list[Boxes3D]:
         """Boxes in the reference frame per sample, using only ``sensors`` (default: all the model has).
 
-        A sample with none of the chosen sensors present gets no boxes. ``stages`` runs each stage (e.g. a
-        :class:`~sensorfuse.utils.timing.StageTimer` to time them); it never changes the result.
+        A sample with none of the chosen sensors present gets no boxes — also when no sample of the batch has
+        one (a frame whose sensors were all lost: the data accounting says why). ``stages`` runs each stage
+        (e.g. a :class:`~sensorfuse.utils.timing.StageTimer` to time them); it never changes the result.
+
+        Raises:
+            ValueError: ``sensors`` names none of the model's modalities.
         """
+        if not set(self.sensors if sensors is None else sensors) & set(self.sensors):
+            raise ValueError(
+                f"no usable sensor: the model has {self.sensors}, sensors={sorted(sensors or ())}"
+            )
+        if not self.active(batch, sensors):
+            return [Boxes3D.empty() for _ in range(batch.batch_size)]
         outputs, present, _ = self.extract(batch, sensors, stages)
         boxes = stages.run("postprocess", self.decode, outputs)
         anything = torch.stack(list(present.values())).any(0).tolist()

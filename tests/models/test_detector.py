@@ -54,6 +54,10 @@ def test_camera_only_model_built_from_sensors_arg(make_batch) -> None:
     assert len(model.predict(batch)) == 1
     with pytest.raises(ValueError, match="no usable sensor"):
         model.predict(batch, sensors={"lidar"})
+    # every sample lost its cameras (a corruption, a dropped sensor): no boxes, not an error
+    blind = make_batch(b=2, lidar=True, radar=False)
+    blind.camera = None
+    assert [len(b) for b in model.predict(blind)] == [0, 0]
 
 
 def test_empty_point_cloud_and_zero_radar_returns(make_batch) -> None:
