@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,33 @@ class SplitTruth:
         )
 
 
+#: Where :func:`with_placeholder` puts its box: beyond every class range, so the devkit's distance filter
+#: removes it before any matching.
+PLACEHOLDER_TRANSLATION = (1.0e7, 1.0e7, 0.0)
+
+
+def with_placeholder(results: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """``results`` (without a single box) plus one box 10,000 km away, for the devkit only.
+
+    The devkit's ``filter_eval_boxes`` reads the class of the first box of a submission and fails on one
+    without boxes (a LiDAR-only model with its LiDAR removed detects nothing). The placeholder is dropped
+    by the devkit's own distance filter before matching, so the scores are the devkit's for "no
+    detections" (AP 0, TP errors 1, NDS 0); the submission written to ``results_nusc.json`` stays empty.
+    """
+    first = next(iter(results))
+    box = {
+        "sample_token": first,
+        "translation": list(PLACEHOLDER_TRANSLATION),
+        "size": [1.0, 1.0, 1.0],
+        "rotation": [1.0, 0.0, 0.0, 0.0],
+        "velocity": [0.0, 0.0],
+        "detection_name": DETECTION_CLASSES[0],
+        "detection_score": 0.0,
+        "attribute_name": "",
+    }
+    return {**results, first: [box]}
+
+
 def score_predictions(
     truth: Truth,
     results: Mapping[str, list[dict[str, Any]]],
@@ -193,8 +221,11 @@ def score_predictions(
     check_results(results, tokens, str(out / "results_nusc.json"))
     only_split = {t: results[t] for t in tokens}
     path = write_submission(out / "results_nusc.json", only_split, sensors)
-    ev = truth.devkit_eval(config_factory(EVAL_CONFIG), path, out)
-    summary: dict[str, Any] = ev.main(plot_examples=0, render_curves=render_curves)
+    with tempfile.TemporaryDirectory(prefix=".sensorfuse-devkit.") as tmp:
+        if not any(only_split.values()):  # the devkit cannot read a submission without a single box
+            path = write_submission(Path(tmp) / "results_nusc.json", with_placeholder(only_split), sensors)
+        ev = truth.devkit_eval(config_factory(EVAL_CONFIG), path, out)
+        summary: dict[str, Any] = ev.main(plot_examples=0, render_curves=render_curves)
     report = format_report(summary, title, truth.label, len(tokens))
     if accounting is not None:
         report += format_accounting(accounting, sensors)

@@ -86,3 +86,19 @@ def test_check_results_errors(nusc: Any) -> None:
     bad[first][0] = {**results[first][0], "size": [0.0, 1.0, 1.0]}
     with pytest.raises(DataError, match="size must be > 0"):
         check_results(bad, tokens, "r.json")
+
+
+def test_no_box_at_all_scores_zero(nusc: Any, tmp_path: Path) -> None:
+    """A submission without a single box (a LiDAR-only model with its LiDAR removed) is scored, not a devkit
+    crash: AP 0 and NDS 0 for every class; the published submission stays empty."""
+    tokens = split_sample_tokens(nusc, "mini_val")
+    summary = score_predictions(
+        SplitTruth(nusc, "mini_val"), {t: [] for t in tokens}, tmp_path, render_curves=False
+    )
+    assert summary["mean_ap"] == 0.0 and summary["nd_score"] == 0.0
+    assert all(v == 0.0 for v in summary["mean_dist_aps"].values())
+    sub = json.loads((tmp_path / "results_nusc.json").read_text())
+    assert sum(len(v) for v in sub["results"].values()) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["results_nusc.json", "metrics_summary.json", "metrics_details.json", "plots", "report.md"]
+    )
