@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,7 +200,8 @@ def heatmap(path: str | Path, s: Mapping[str, Any], corruptions: Sequence[Corrup
                 ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(sev)), [f"severity {k}" for k in sev])
     ax.set_yticks(range(len(corruptions)), [c.name for c in corruptions], fontsize=7)
-    ax.set_title(f"{title}\nNDS (colour: NDS / clean {clean:.3f})", fontsize=9)
+    width = max(24, int(fig.get_figwidth() * 11))  # characters of a 9 pt title that fit the figure
+    ax.set_title(f"{textwrap.fill(title, width)}\nNDS (colour: NDS / clean {clean:.3f})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.05, label="NDS / clean NDS")
     fig.tight_layout()
     buf = io.BytesIO()
