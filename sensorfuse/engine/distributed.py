@@ -50,11 +50,19 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def setup_distributed(device: str) -> DistInfo:
-    """Initialise the process group if launched by torchrun (env WORLD_SIZE > 1); idempotent."""
+    """Initialise the process group if launched by torchrun (env WORLD_SIZE > 1); idempotent.
+
+    On the CPU each rank's Numba kernels get as many threads as its torch (torchrun's default: 1), so that the
+    ranks do not oversubscribe the cores.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
+    if world > 1 and dev.type == "cpu":  # the kernels take this rank's share of the cores, as torch does
+        from sensorfuse.ops import set_kernel_threads
+
+        set_kernel_threads(torch.get_num_threads())
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":

@@ -400,7 +400,7 @@ def _keys_and_head(
     so every chunk's keys are computed at least once; a chunk computed by both gets the same keys and counts.
     (Each key is stored once per computation, with its final value, except that a non-finite point's -1 becomes
     -2: the head reading either drops the point, so a chunk the other thread is still writing is read right.)
-    Neither waits for the other, so it also runs on one thread (forked workers, ``set_threads(1)``).
+    Neither waits for the other, so it also runs on one thread (forked workers, ``sensorfuse.ops.set_kernel_threads(1)``).
     ``counts`` (chunks, 2): non-finite and kept points per chunk; ``ready`` (chunks,) zeros in; ``state`` in
     (-1, -1, 1, chunks), out[:2]: (voxels open, points read by the head).
     """
@@ -689,8 +689,3 @@ def _partitioned(keys: np.ndarray, hist: np.ndarray, bucket_bits: int) -> tuple[
     part = np.empty((int(starts[-1]), 2), keys.dtype)
     _partition(keys, bucket_bits, offsets, part)
     return part, starts
-
-
-def set_threads(n: int) -> None:
-    """Numba's CPU thread count for the parallel kernels (results do not depend on it)."""
-    numba.set_num_threads(n)

@@ -36,6 +36,9 @@ def main(out: Path) -> None:
         ],
     )
     info = setup_distributed("cpu")
+    import numba
+
+    (out / f"threads{info.rank}.txt").write_text(f"{torch.get_num_threads()} {numba.get_num_threads()}")
     torch.manual_seed(0)
     data = list(torch.randn(16, 5, generator=torch.Generator().manual_seed(1)))
     model = Toy()

@@ -28,3 +28,6 @@ def test_ddp_two_cpu_processes_agree(tmp_path: Path, torchrun: list[str]) -> Non
     init = torch.nn.Linear(4, 1).state_dict()
     assert not torch.equal(init["weight"], r0["lin.weight"])
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
+    # each rank's Numba kernels take its share of the cores, as its torch threads do (OMP_NUM_THREADS=1)
+    for rank in (0, 1):
+        assert (tmp_path / f"threads{rank}.txt").read_text() == "1 1"
