@@ -12,18 +12,32 @@ The storage behind :class:`~sensorfuse.sources.nuscenes.index.NuScenesIndex` (la
   categories) are integer codes into a list in ``meta.json``;
 * a list per record (a sample's annotations) is CSR: values ``<column>`` and offsets ``<column>.off``.
 
-Opened with ``np.load(mmap_mode="r")`` the arrays are views of the page cache: opening costs milliseconds
-whatever the size, no process copies them, and reading them writes nothing (no reference counts), so forked
-DataLoader workers and torchrun ranks share one copy. Never pickle.
+Opening costs milliseconds whatever the size: nothing is parsed. Each column is reachable two ways, both
+over the page cache (one copy on the machine, never copied by a process, nothing written to it, so forked
+DataLoader workers and torchrun ranks share it):
+
+* whole, as an array memory-mapped read-only (``np.load(mmap_mode="r")``), for vectorised readers (a scene's
+  sample_data, the evaluation checks of a split);
+* value by value, as a :class:`FileColumn` that reads the bytes of one value or one slice with ``os.pread``:
+  how records are built. A process that only builds records (a DataLoader worker) maps no page of the index,
+  so its resident memory does not grow with what it reads, where a mapping counts every page it touched
+  (up to the whole index over a pass; ``docs/scale.md`` §3).
+
+Never pickle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import struct
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -83,12 +97,131 @@ def sort_keys(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return arr, rank
 
 
-class Keys:
-    """A sorted key column: key → row by binary search, row → key."""
+class FileColumn:
+    """One column of a ``.npy`` file (C order) read with ``os.pread``: ``item(i)``, ``col[i]`` (a value, or a
+    row of a 2-D column), ``col[lo:hi]`` and ``searchsorted(value)``, as on the array, each a copy of just
+    those bytes from the page cache. Nothing is mapped into the process (see the module docstring).
 
-    def __init__(self, keys: np.ndarray) -> None:
-        self.keys = keys
-        self.width = keys.dtype.itemsize
+    The file is opened on first use (a forked child shares the descriptor: ``pread`` has no file position);
+    pickled, the column is its path and is opened again where it lands.
+    """
+
+    #: Rows per block of :meth:`searchsorted`: it keeps every ``BLOCK``-th value in memory (a sparse copy of
+    #: ``len / BLOCK`` values, read on first search) and reads the one block that holds the answer.
+    BLOCK = 256
+    #: A column of at most this many bytes is read whole when first used and served from memory (the
+    #: scenes, calibrations, rare-attribute lists: a few MB in all at trainval size).
+    SMALL = 256 * 1024
+    _SCALAR: ClassVar[dict[str, str]] = {"i1": "b", "u1": "B", "b1": "?", "i2": "h", "u2": "H", "i4": "i", "u4": "I", "i8": "q",
+               "u8": "Q", "f4": "f", "f8": "d"}  # fmt: skip
+
+    def __init__(self, path: Path, offset: int, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
+        if not dtype.isnative and dtype.byteorder != "|":
+            raise ValueError(f"{path.name}: byte order {dtype.str} is not this machine's")
+        self.path, self.offset, self.dtype, self.shape = path, offset, dtype, shape
+        self.row_shape = shape[1:]
+        self.row_bytes = dtype.itemsize * int(np.prod(self.row_shape, dtype=np.int64))
+        code = self._SCALAR.get(dtype.str[1:]) if not self.row_shape else None
+        self._unpack = struct.Struct("=" + code).unpack if code else None
+        self._fd = -1
+        self._whole: np.ndarray | None = None
+        self._fence: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _open(self) -> int:
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        weakref.finalize(self, os.close, self._fd)
+        if self.shape[0] * self.row_bytes <= self.SMALL:
+            self._whole = np.frombuffer(self._read(0, self.shape[0]), self.dtype).reshape(self.shape)
+        return self._fd
+
+    def _read(self, start: int, count: int) -> bytes:
+        n = count * self.row_bytes
+        raw = os.pread(self._fd if self._fd >= 0 else self._open(), n, self.offset + start * self.row_bytes)
+        if len(raw) != n:  # the file shrank under us: it was edited in place
+            raise ValueError(f"{self.path.name}: {len(raw)} bytes at row {start}, expected {n}")
+        return raw
+
+    def _row(self, i: int) -> int:
+        n = self.shape[0]
+        j = i + n if i < 0 else i
+        if not 0 <= j < n:
+            raise IndexError(f"row {i} of {self.path.name} ({n} rows)")
+        return j
+
+    def item(self, i: int) -> Any:
+        """The value at row ``i`` as a Python object (bytes without trailing NULs, as ``ndarray.item``)."""
+        if self._fd < 0:
+            self._open()
+        if self._whole is not None:
+            return self._whole.item(self._row(i))
+        raw = self._read(self._row(i), 1)
+        if self._unpack is not None:
+            return self._unpack(raw)[0]
+        if self.dtype.kind == "S" and not self.row_shape:
+            return raw.rstrip(b"\0")
+        return np.frombuffer(raw, self.dtype).reshape(self.row_shape).item()
+
+    def __getitem__(self, key: int | slice) -> Any:
+        """Row ``key`` (an array for a 2-D column, else a numpy scalar) or the rows of a slice (an array)."""
+        if self._fd < 0:
+            self._open()
+        if self._whole is not None:
+            if isinstance(key, slice) and key.step not in (None, 1):
+                raise IndexError(f"{self.path.name}: slices with a step are not read")
+            return self._whole[key if isinstance(key, slice) else self._row(int(key))]
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(self.shape[0])
+            if step != 1:
+                raise IndexError(f"{self.path.name}: slices with a step are not read")
+            count = max(hi - lo, 0)
+            raw = self._read(lo, count) if count else b""
+            return np.frombuffer(raw, self.dtype).reshape((count, *self.row_shape))
+        row = np.frombuffer(self._read(self._row(int(key)), 1), self.dtype).reshape(self.row_shape)
+        return row if self.row_shape else row[()]
+
+    def searchsorted(self, value: Any) -> int:
+        """``ndarray.searchsorted(value)`` (side ``left``) of a sorted 1-D column: one read of one block."""
+        if self._fd < 0:
+            self._open()
+        if self._whole is not None:
+            return int(self._whole.searchsorted(value))
+        if self._fence is None:
+            self._fence = np.array(
+                [self.item(r) for r in range(0, self.shape[0], self.BLOCK)], dtype=self.dtype
+            )
+        k = int(self._fence.searchsorted(value))  # values[k * BLOCK] >= value: the answer is <= k * BLOCK
+        if k == 0:
+            return 0
+        lo = (k - 1) * self.BLOCK
+        hi = min(k * self.BLOCK, self.shape[0])
+        block = np.frombuffer(self._read(lo, hi - lo), self.dtype)
+        return lo + int(block.searchsorted(value))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "offset": self.offset, "dtype": self.dtype, "shape": self.shape}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["offset"], state["dtype"], state["shape"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"<FileColumn {self.path.name} {self.dtype.str} {list(self.shape)}>"
+
+
+#: What a column of records is read from: the array itself (kept in memory), or its file.
+Column = np.ndarray | FileColumn
+
+
+class Keys:
+    """A sorted key column: key → row by binary search, row → key (``column``: how single keys are read),
+    and many keys → rows at once over the whole array (``whole``)."""
+
+    def __init__(self, whole: np.ndarray, column: Column | None = None) -> None:
+        self.keys = whole
+        self.column = whole if column is None else column
+        self.width = whole.dtype.itemsize
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -100,8 +233,8 @@ class Keys:
         raw = encode(key)
         if len(raw) > self.width or b"\0" in raw:  # a longer key would make numpy cast the whole column
             return -1
-        i = int(self.keys.searchsorted(raw))
-        return i if i < len(self.keys) and self.keys.item(i) == raw else -1
+        i = int(self.column.searchsorted(raw))
+        return i if i < len(self.keys) and self.column.item(i) == raw else -1
 
     def rows(self, keys: Sequence[str]) -> np.ndarray:
         """The rows of many keys (-1 for those absent), vectorised."""
@@ -117,7 +250,7 @@ class Keys:
         return rows
 
     def __getitem__(self, row: int) -> str:
-        return decode(self.keys.item(row))
+        return decode(self.column.item(row))
 
 
 # -- references, strings, lists -------------------------------------------------------------------------------
@@ -161,8 +294,9 @@ def encode_strings(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(data, dtype=np.uint8), off
 
 
-def string_at(buf: np.ndarray, off: np.ndarray, i: int) -> str:
-    return decode(buf[off.item(i) : off.item(i + 1)].tobytes())
+def string_at(buf: Column, off: Column, i: int) -> str:
+    lo, hi = off[i : i + 2].tolist()
+    return decode(buf[lo:hi].tobytes())
 
 
 def encode_lists(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -174,21 +308,50 @@ def encode_lists(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray
 
 
 # -- a table as a read-only mapping ---------------------------------------------------------------------------
+def fresh(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a record whose lists and dicts are copies too (their items are strings and numbers, or lists
+    of numbers: a camera intrinsic)."""
+    out = record.copy()
+    for k, v in record.items():
+        if type(v) is list:
+            out[k] = [x.copy() for x in v] if v and type(v[0]) is list else v.copy()
+        elif type(v) is dict:
+            out[k] = v.copy()
+    return out
+
+
 class RecordView(Mapping[str, dict[str, Any]]):
     """``key → record dict`` of one table, each record built on access from the columns (a new dict each time:
-    changing it changes nothing). Iteration follows the table file; ``in`` and ``get`` build no record."""
+    changing it changes nothing). Iteration follows the table file; ``in`` and ``get`` build no record.
+
+    The last :attr:`RECENT` records read are kept (and handed out as copies): loading a sample reads each sweep's
+    record several times (its message, its poses, its file, the chain walk), and a record is a dozen reads of
+    the columns.
+    """
+
+    RECENT = 512
 
     def __init__(self, keys: Keys, order: np.ndarray, record: Callable[[int], dict[str, Any]]) -> None:
         self._keys, self._order, self.record = keys, order, record
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        row = self._keys.row(key)
-        if row < 0:
-            raise KeyError(key)
-        return self.record(row)
+        rec = self._recent.get(key) if isinstance(key, str) else None
+        if rec is None:
+            row = self._keys.row(key)
+            if row < 0:
+                raise KeyError(key)
+            rec = self._recent[key] = self.record(row)
+            if len(self._recent) > self.RECENT:
+                with contextlib.suppress(KeyError):  # another thread evicted it first
+                    self._recent.popitem(last=False)
+        else:
+            with contextlib.suppress(KeyError):
+                self._recent.move_to_end(key)
+        return fresh(rec)
 
     def __contains__(self, key: object) -> bool:
-        return self._keys.row(key) >= 0
+        return (isinstance(key, str) and key in self._recent) or self._keys.row(key) >= 0
 
     def __iter__(self) -> Iterator[str]:
         return (self._keys[int(r)] for r in self._order)
@@ -237,13 +400,16 @@ def save(folder: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
         (tmp / META).write_text(json.dumps({**meta, "arrays": shapes}))
 
 
-def open_arrays(folder: Path, shapes: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Memory-map the arrays that ``meta.json`` lists (read-only), checked against their dtype and shape.
+def open_arrays(
+    folder: Path, shapes: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, FileColumn]]:
+    """The arrays that ``meta.json`` lists, checked against their dtype and shape: ``(mapped, columns)``, each
+    array memory-mapped read-only and as a :class:`FileColumn` over the same file.
 
     Raises:
         ValueError: an array is missing, unreadable, or not the dtype/shape ``meta.json`` says.
     """
-    out = {}
+    mapped, columns = {}, {}
     for name, spec in shapes.items():
         path = folder / f"{name}.npy"
         try:
@@ -252,10 +418,12 @@ def open_arrays(folder: Path, shapes: Mapping[str, Any]) -> dict[str, np.ndarray
             raise ValueError(f"{path.name}: {e}") from e
         if not isinstance(spec, list) or len(spec) != 2 or [a.dtype.str, list(a.shape)] != spec:
             raise ValueError(f"{path.name}: {a.dtype.str} {list(a.shape)}, meta.json says {spec}")
-        out[name] = a.view(
-            np.ndarray
-        )  # a plain array over the same mapping: indexing without memmap's overhead
-    return out
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{path.name}: Fortran order, expected C order")
+        columns[name] = FileColumn(path, int(a.offset), a.dtype, tuple(a.shape))
+        # a plain array over the same mapping: indexing without memmap's overhead
+        mapped[name] = a.view(np.ndarray)
+    return mapped, columns
 
 
 def size_on_disk(folder: Path) -> int:

@@ -5,9 +5,10 @@ their ego poses, calibrations, annotations with the devkit's ``box_velocity``, s
 sample needs no devkit and no table scan. It is stored in ``<cache_dir>/index_<version>/`` (default
 ``<dataroot>/.sensorfuse/``, or ``~/.cache/sensorfuse/<hash>/`` when the dataroot is read-only): one ``.npy``
 file per column and ``meta.json`` (:mod:`~sensorfuse.sources.nuscenes.columnar`, the schema in
-:mod:`~sensorfuse.sources.nuscenes.index_tables`, the reasons in ``docs/scale.md``). Opening it maps the files
-(milliseconds, whatever the size); DataLoader workers and torchrun ranks share the pages. It is rebuilt when
-any table file changes (size or mtime). Never pickle.
+:mod:`~sensorfuse.sources.nuscenes.index_tables`, the reasons in ``docs/scale.md``). Opening it parses nothing
+(milliseconds, whatever the size); records are built from values read with ``pread``, vectorised readers use
+the files memory-mapped, and DataLoader workers and torchrun ranks share the pages (the page cache's). It is
+rebuilt when any table file changes (size or mtime). Never pickle.
 
 A build reads the tables through :func:`sensorfuse.io.tables.load_tables` (every table and reference
 checked, errors naming the file, record and field) and hands the checked records to the devkit, which
@@ -235,6 +236,7 @@ class NuScenesIndex:
         cdir = Path(cache_dir) if cache_dir is not None else _default_cache_dir(self.dataroot)
         self.folder = cdir / f"index_{version}"
         self.cache_path = self.folder / columnar.META
+        opened: tuple[dict[str, np.ndarray], dict[str, columnar.FileColumn] | None, dict[str, Any]] | None
         opened = None if rebuild else self._open(fp)
         self.mapped = opened is not None
         if opened is None:
@@ -250,18 +252,26 @@ class NuScenesIndex:
                 _remove_json_cache(cdir, version)
                 opened = self._open(fp)
                 self.mapped = opened is not None
-            opened = opened or (arrays, meta)
+            opened = opened or (arrays, None, meta)
         self._attach(*opened)
 
-    def _attach(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
-        self.columns = cols = IndexColumns(arrays, meta)
+    def _attach(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        columns: Mapping[str, columnar.FileColumn] | None,
+        meta: Mapping[str, Any],
+    ) -> None:
+        self.columns = cols = IndexColumns(arrays, meta, columns)
         self.scenes, self.samples, self.sample_data = cols.scenes, cols.samples, cols.sample_data
         self.calib, self.annotations = cols.calib, cols.annotations
         self.splits = {k: list(v) for k, v in meta["splits"].items()}
         self.channels = dict(cols.channels)
 
-    def _open(self, fp: dict[str, list[int]]) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        """The stored index ``(arrays, meta)``, or None (rebuild) when absent, stale, or corrupt (warned)."""
+    def _open(
+        self, fp: dict[str, list[int]]
+    ) -> tuple[dict[str, np.ndarray], dict[str, columnar.FileColumn], dict[str, Any]] | None:
+        """The stored index ``(arrays, columns, meta)`` (:func:`~sensorfuse.sources.nuscenes.columnar.open_arrays`),
+        or None (rebuild) when absent, stale, or corrupt (warned)."""
         if not self.cache_path.is_file():
             return None
         try:
@@ -280,11 +290,11 @@ class NuScenesIndex:
             log.info("index cache %s is out of date: rebuilding it", self.cache_path)
             return None
         try:
-            arrays = columnar.open_arrays(self.folder, meta["arrays"])
+            arrays, columns = columnar.open_arrays(self.folder, meta["arrays"])
         except ValueError as e:
             log.warning("index cache %s does not hold an index (%s): rebuilding it", self.cache_path, e)
             return None
-        return arrays, meta
+        return arrays, columns, meta
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (to a spawned worker): the folder is mapped again there, not copied."""
@@ -303,8 +313,9 @@ class NuScenesIndex:
         arrays = state.pop("arrays", None)
         self.__dict__.update(state)
         if arrays is None:
-            arrays = columnar.open_arrays(self.folder, meta["arrays"])
-        self._attach(arrays, meta)
+            self._attach(*columnar.open_arrays(self.folder, meta["arrays"]), meta)
+        else:
+            self._attach(arrays, None, meta)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -337,12 +348,12 @@ class NuScenesIndex:
         return [t for sc in self.splits[split] for t in self.scenes[sc]["samples"]]
 
     def sample(self, token: str) -> dict[str, Any]:
-        row = self.samples.row(token)
-        if row < 0:
+        try:
+            return self.samples[token]
+        except KeyError:
             raise DataError(
                 token, f"sample token not found in {self.dataroot / self.version}", "sample_token"
-            )
-        return self.columns.sample(row)
+            ) from None
 
     def path(self, sd_token: str) -> Path:
         """Absolute path of a sample_data file (KeyError for an unknown token)."""

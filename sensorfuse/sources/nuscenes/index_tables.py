@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sensorfuse.sources.nuscenes.columnar import (
+    Column,
     Keys,
     RecordView,
     encode_lists,
@@ -404,7 +405,7 @@ class _Ref:
 
     __slots__ = ("codes", "extra", "keys", "n")
 
-    def __init__(self, codes: np.ndarray, keys: np.ndarray, extra: np.ndarray) -> None:
+    def __init__(self, codes: Column, keys: Column, extra: Column) -> None:
         self.codes, self.keys, self.extra, self.n = codes, keys, extra, len(keys)
 
     def token(self, code: int) -> str:
@@ -426,16 +427,26 @@ class IndexColumns:
     Attributes:
         scenes, samples, sample_data, calib, annotations: the mappings (see the module docstring).
         channels: channel → modality (sorted by channel).
-        a: the arrays by name (:data:`COLUMNS`); keys: the key column of each table.
+        a: the arrays by name (:data:`COLUMNS`), for vectorised readers; keys: the key column of each table.
+        r: the same columns as records read them: ``columns`` (each read by ``pread``, nothing mapped) when
+            given, else the arrays.
     """
 
-    def __init__(self, a: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        a: Mapping[str, np.ndarray],
+        meta: Mapping[str, Any],
+        columns: Mapping[str, Column] | None = None,
+    ) -> None:
         self.a, self.meta, self.vocab = a, dict(meta), meta["vocab"]
+        self.r: Mapping[str, Column] = a if columns is None else columns
+        r = self.r
         self.channels: dict[str, str] = dict(meta["channels"])
-        self.keys = {name: Keys(a[f"{name}.token"]) for name in KEYED}
-        self.ref = {c: _Ref(a[c], a[f"{t}.token"], a[f"{c}.extra"]) for c, t in REFS}
+        self.keys = {name: Keys(a[f"{name}.token"], r[f"{name}.token"]) for name in KEYED}
+        self.ref = {c: _Ref(r[c], r[f"{t}.token"], r[f"{c}.extra"]) for c, t in REFS}
 
         def view(name: str, record: Callable[[int], dict[str, Any]]) -> RecordView:
+            # iteration reads the whole order column (mapped)
             return RecordView(self.keys[name], a[f"{name}.token.order"], record)
 
         self.scenes = view("scene", self.scene)
@@ -445,18 +456,18 @@ class IndexColumns:
         self.annotations = view("annotation", self.annotation)
 
     def span(self, column: str, i: int) -> tuple[int, int]:
-        off = self.a[f"{column}.off"]
-        return off.item(i), off.item(i + 1)  # type: ignore[no-any-return]
+        lo, hi = self.r[f"{column}.off"][i : i + 2].tolist()
+        return lo, hi
 
     def filename(self, row: int) -> str:
-        return string_at(self.a["sample_data.filename.bytes"], self.a["sample_data.filename.off"], row)
+        return string_at(self.r["sample_data.filename.bytes"], self.r["sample_data.filename.off"], row)
 
     def scene_sample_rows(self, scene_row: int) -> np.ndarray:
         """Sample rows of a scene (time order); empty for -1."""
         if scene_row < 0:
             return np.zeros(0, dtype=np.int64)
         lo, hi = self.span("scene.samples", scene_row)
-        return np.asarray(self.a["scene.samples"][lo:hi], dtype=np.int64)
+        return np.asarray(self.r["scene.samples"][lo:hi], dtype=np.int64)
 
     def sample_data_of(self, sample_rows: np.ndarray) -> list[str]:
         """Tokens of the sample_data whose ``sample`` is one of ``sample_rows`` (sorted by token)."""
@@ -465,15 +476,14 @@ class IndexColumns:
 
     # records
     def scene(self, i: int) -> dict[str, Any]:
-        lo, hi = self.span("scene.samples", i)
-        rows = self.a["scene.samples"][lo:hi]
+        sample = self.keys["sample"]
         return {
-            "token": string_at(self.a["scene.scene_token.bytes"], self.a["scene.scene_token.off"], i),
-            "samples": [b.decode("utf-8", "surrogatepass") for b in self.a["sample.token"][rows].tolist()],
+            "token": string_at(self.r["scene.scene_token.bytes"], self.r["scene.scene_token.off"], i),
+            "samples": [sample[row] for row in self.scene_sample_rows(i).tolist()],
         }
 
     def sample(self, i: int) -> dict[str, Any]:
-        a, ref = self.a, self.ref
+        a, ref = self.r, self.ref
         lo, hi = self.span("sample.data", i)
         chans = self.vocab["channel"]
         data = dict(
@@ -493,7 +503,7 @@ class IndexColumns:
         }
 
     def sd(self, i: int) -> dict[str, Any]:
-        a, ref = self.a, self.ref
+        a, ref = self.r, self.ref
         pose = a["sample_data.ego_pose"][i].tolist()
         return {
             "channel": self.vocab["channel"][a["sample_data.channel"].item(i)],
@@ -511,14 +521,14 @@ class IndexColumns:
         }
 
     def calibration(self, i: int) -> dict[str, Any]:
-        a = self.a
+        a = self.r
         return {
             "pose": a["calib.pose"][i].tolist(),
             "intrinsic": a["calib.intrinsic"][i].tolist() if a["calib.has_intrinsic"].item(i) else None,
         }
 
     def annotation(self, i: int) -> dict[str, Any]:
-        a = self.a
+        a = self.r
         vel = a["annotation.velocity"][i].tolist()  # NaN: not finite (None)
         rec = {
             "category": self.vocab["category"][a["annotation.category"].item(i)],
