@@ -112,8 +112,10 @@ class FileColumn:
     #: A column of at most this many bytes is read whole when first used and served from memory (the
     #: scenes, calibrations, rare-attribute lists: a few MB in all at trainval size).
     SMALL = 256 * 1024
-    _SCALAR: ClassVar[dict[str, str]] = {"i1": "b", "u1": "B", "b1": "?", "i2": "h", "u2": "H", "i4": "i", "u4": "I", "i8": "q",
-               "u8": "Q", "f4": "f", "f8": "d"}  # fmt: skip
+    #: ``struct`` codes of the scalar dtypes (native byte order): a value without a numpy array around it.
+    _SCALAR: ClassVar[dict[str, str]] = dict(
+        i1="b", u1="B", b1="?", i2="h", u2="H", i4="i", u4="I", i8="q", u8="Q", f4="f", f8="d"
+    )
 
     def __init__(self, path: Path, offset: int, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
         if not dtype.isnative and dtype.byteorder != "|":
@@ -130,16 +132,19 @@ class FileColumn:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _open(self) -> int:
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        weakref.finalize(self, os.close, self._fd)
-        if self.shape[0] * self.row_bytes <= self.SMALL:
-            self._whole = np.frombuffer(self._read(0, self.shape[0]), self.dtype).reshape(self.shape)
-        return self._fd
+    def _opened(self) -> np.ndarray | None:
+        """Opens the file on first use; the whole column when it is small (read then), else None."""
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            weakref.finalize(self, os.close, self._fd)
+            if self.shape[0] * self.row_bytes <= self.SMALL:
+                self._whole = np.frombuffer(self._read(0, self.shape[0]), self.dtype).reshape(self.shape)
+        return self._whole
 
     def _read(self, start: int, count: int) -> bytes:
+        """``count`` rows from row ``start`` (the file is open: :meth:`_opened`)."""
         n = count * self.row_bytes
-        raw = os.pread(self._fd if self._fd >= 0 else self._open(), n, self.offset + start * self.row_bytes)
+        raw = os.pread(self._fd, n, self.offset + start * self.row_bytes)
         if len(raw) != n:  # the file shrank under us: it was edited in place
             raise ValueError(f"{self.path.name}: {len(raw)} bytes at row {start}, expected {n}")
         return raw
@@ -153,10 +158,9 @@ class FileColumn:
 
     def item(self, i: int) -> Any:
         """The value at row ``i`` as a Python object (bytes without trailing NULs, as ``ndarray.item``)."""
-        if self._fd < 0:
-            self._open()
-        if self._whole is not None:
-            return self._whole.item(self._row(i))
+        whole = self._opened()
+        if whole is not None:
+            return whole.item(self._row(i))
         raw = self._read(self._row(i), 1)
         if self._unpack is not None:
             return self._unpack(raw)[0]
@@ -166,12 +170,11 @@ class FileColumn:
 
     def __getitem__(self, key: int | slice) -> Any:
         """Row ``key`` (an array for a 2-D column, else a numpy scalar) or the rows of a slice (an array)."""
-        if self._fd < 0:
-            self._open()
-        if self._whole is not None:
+        whole = self._opened()
+        if whole is not None:
             if isinstance(key, slice) and key.step not in (None, 1):
                 raise IndexError(f"{self.path.name}: slices with a step are not read")
-            return self._whole[key if isinstance(key, slice) else self._row(int(key))]
+            return whole[key if isinstance(key, slice) else self._row(int(key))]
         if isinstance(key, slice):
             lo, hi, step = key.indices(self.shape[0])
             if step != 1:
@@ -184,10 +187,9 @@ class FileColumn:
 
     def searchsorted(self, value: Any) -> int:
         """``ndarray.searchsorted(value)`` (side ``left``) of a sorted 1-D column: one read of one block."""
-        if self._fd < 0:
-            self._open()
-        if self._whole is not None:
-            return int(self._whole.searchsorted(value))
+        whole = self._opened()
+        if whole is not None:
+            return int(whole.searchsorted(value))
         if self._fence is None:
             self._fence = np.array(
                 [self.item(r) for r in range(0, self.shape[0], self.BLOCK)], dtype=self.dtype
